@@ -1,0 +1,3 @@
+from fomm_cli.cli.app import main
+
+main()

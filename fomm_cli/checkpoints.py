@@ -1,0 +1,138 @@
+"""Reading and writing model weights.
+
+Two formats:
+- official: a ``torch.save`` dict with ``generator``, ``kp_detector``, optional ``discriminator``,
+  optimizer states and ``epoch`` (``.pth.tar``; zip or legacy serialization). Read with
+  ``weights_only=True``; files that need arbitrary unpickling are refused unless the caller trusts them.
+- ours: a folder with ``model.safetensors`` (keys prefixed ``generator.``, ``kp_detector.``,
+  ``discriminator.``) and ``config.json`` beside it, so a checkpoint rebuilds itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fomm_cli.config import ModelConfig, infer_config
+from fomm_cli.errors import FommError
+from fomm_cli.models.model import PARTS, FirstOrderModel
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+def is_pretrained_dir(path: Path) -> bool:
+    return path.is_dir() and (path / WEIGHTS_NAME).is_file() and (path / CONFIG_NAME).is_file()
+
+
+def read_official(path: str | Path, trust: bool = False) -> dict[str, Any]:
+    """Load an official ``.pth.tar`` as a dict of state dicts (tensors only unless ``trust``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FommError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=not trust)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[-1] if str(err).strip() else "unsupported object"
+        raise FommError(
+            f"{path} contains objects other than tensors ({first[:120]}); if you trust its source, "
+            "pass --trust-checkpoint to load it with full unpickling"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise FommError(f"{path} is not a readable PyTorch checkpoint ({str(err).splitlines()[0][:160]})") from None
+    if not isinstance(data, Mapping) or "generator" not in data or "kp_detector" not in data:
+        keys = sorted(data)[:8] if isinstance(data, Mapping) else type(data).__name__
+        raise FommError(f"{path} is not a FOMM checkpoint (expected 'generator' and 'kp_detector', found {keys})")
+    return dict(data)
+
+
+def read_pretrained(path: Path) -> tuple[ModelConfig, dict[str, dict[str, torch.Tensor]]]:
+    """Load our format: (config, {part: state_dict})."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        config = ModelConfig.from_json_dict(json.loads((path / CONFIG_NAME).read_text()))
+    except json.JSONDecodeError as err:
+        raise FommError(f"{path / CONFIG_NAME} is not valid JSON: {err}") from None
+    try:
+        flat = load_file(path / WEIGHTS_NAME)
+    except (SafetensorError, OSError) as err:
+        raise FommError(f"{path / WEIGHTS_NAME} is not a readable safetensors file ({err})") from None
+    states: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in flat.items():
+        part, _, name = key.partition(".")
+        states.setdefault(part, {})[name] = tensor
+    return config, states
+
+
+def load_model(path: str | Path, config: ModelConfig | None = None, trust: bool = False,
+               with_discriminator: bool = False) -> FirstOrderModel:
+    """Build a model from an official ``.pth.tar``, our folder format, or a ``.safetensors`` file with a
+    ``config.json`` beside it. The architecture comes from ``config`` if given, else from the file."""
+    path = Path(path)
+    if path.suffix == ".safetensors" and path.is_file():
+        path = path.parent
+    if path.is_dir():
+        if not is_pretrained_dir(path):
+            raise FommError(f"{path} is a folder without {WEIGHTS_NAME} and {CONFIG_NAME}")
+        stored_config, states = read_pretrained(path)
+        config = config or stored_config
+    else:
+        data = read_official(path, trust)
+        states = {part: data[part] for part in PARTS if isinstance(data.get(part), Mapping) and data[part]}
+        if config is None:
+            config = infer_config(states["kp_detector"], states["generator"], states.get("discriminator"))
+    model = FirstOrderModel(config, with_discriminator=with_discriminator and "discriminator" in states)
+    for name, module in model.parts().items():
+        try:
+            module.load_state_dict(states[name])
+        except (RuntimeError, KeyError) as err:
+            detail = str(err).splitlines()[0] if str(err) else f"missing {name}"
+            raise FommError(f"{path}: weights do not fit the model config ({detail[:200]})") from None
+    return model.eval()
+
+
+def save_pretrained(model: FirstOrderModel, path: str | Path, with_discriminator: bool = True,
+                    overwrite: bool = True) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` into ``path`` atomically (temp folder, then rename)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FommError(f"{path} exists (use -y to overwrite)")
+    flat: dict[str, torch.Tensor] = {}
+    for name, module in model.parts().items():
+        if name == "discriminator" and not with_discriminator:
+            continue
+        for key, tensor in module.state_dict().items():
+            flat[f"{name}.{key}"] = tensor.detach().to("cpu").contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        save_file(flat, tmp / WEIGHTS_NAME, metadata={"format": "pt"})
+        (tmp / CONFIG_NAME).write_text(json.dumps(model.config.to_json_dict(), indent=2) + "\n")
+        replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Move folder ``src`` to ``dst``, replacing ``dst`` with as short a window as a rename allows."""
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+        os.replace(src, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(src, dst)
