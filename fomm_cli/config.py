@@ -222,6 +222,10 @@ def _count(state: Mapping[str, Any], prefix: str) -> int:
     return n
 
 
+def _count_bottleneck(state: Mapping[str, Any]) -> int:
+    return sum(1 for k in state if k.startswith("bottleneck.") and k.endswith(".conv1.weight"))
+
+
 def _max_features(widths: list[int], block_expansion: int, num_blocks: int, preferred: int) -> int:
     """The cap on hourglass widths: read off when it bites, otherwise the official default if consistent."""
     uncapped = block_expansion * 2**num_blocks
@@ -276,7 +280,7 @@ def infer_config(kp_state: Mapping[str, Any], gen_state: Mapping[str, Any],
         gen = GeneratorConfig(
             block_expansion=gen_be, num_down_blocks=num_down,
             max_features=_max_features(gen_widths, gen_be, num_down, 512),
-            num_bottleneck_blocks=sum(1 for k in gen_state if k.startswith("bottleneck.") and k.endswith(".conv1.weight")),
+            num_bottleneck_blocks=_count_bottleneck(gen_state),
             estimate_occlusion_map="dense_motion_network.occlusion.weight" in gen_state,
             dense_motion=dense,
         )

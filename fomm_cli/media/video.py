@@ -174,7 +174,7 @@ class VideoWriter:
             cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "medium",
                     "-crf", str(self.crf), "-pix_fmt", "yuv420p", "-movflags", "+faststart"]
         cmd.append(str(self._tmp))
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the ffmpeg process
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
 
     def write(self, frame: np.ndarray) -> None:
