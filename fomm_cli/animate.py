@@ -50,6 +50,8 @@ def to_tensor(frames: np.ndarray | list[np.ndarray], device: torch.device) -> to
     array = np.stack(frames) if isinstance(frames, list) else frames
     if array.ndim == 3:
         array = array[None]
+    if not array.flags.writeable:  # frames decoded straight from an ffmpeg buffer
+        array = array.copy()
     tensor = torch.from_numpy(np.ascontiguousarray(array)).to(device, non_blocking=True)
     return tensor.permute(0, 3, 1, 2).float().div_(255.0)
 

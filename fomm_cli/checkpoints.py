@@ -81,6 +81,8 @@ def load_model(path: str | Path, config: ModelConfig | None = None, trust: bool 
     path = Path(path)
     if path.suffix == ".safetensors" and path.is_file():
         path = path.parent
+    if path.is_dir() and not is_pretrained_dir(path) and is_pretrained_dir(path / "model"):
+        path = path / "model"  # a training run folder: its latest weights
     if path.is_dir():
         if not is_pretrained_dir(path):
             raise FommError(f"{path} is a folder without {WEIGHTS_NAME} and {CONFIG_NAME}")

@@ -8,7 +8,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-import torch  # noqa: E402
+import torch
 
 torch.set_flush_denormal(True)
 torch.set_num_threads(2)
