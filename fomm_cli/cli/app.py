@@ -45,7 +45,8 @@ app.add_typer(data.app, name="data")
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit code."""
     try:
-        app(args=argv, prog_name="fomm", standalone_mode=False)
+        # Without standalone mode click returns the code of an Exit (Ctrl-C becomes Exit(130)) instead of exiting.
+        code = app(args=argv, prog_name="fomm", standalone_mode=False)
     except FommError as err:
         if os.environ.get("FOMM_DEBUG"):
             raise
@@ -61,3 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(141)
+    if code == 130:
+        print("fomm: interrupted", file=sys.stderr)
+    if isinstance(code, int) and code:
+        sys.exit(code)
