@@ -11,7 +11,6 @@ Two formats:
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ import torch
 
 from fomm_cli.config import ModelConfig, infer_config
 from fomm_cli.errors import FommError
+from fomm_cli.fsutil import replace_path
 from fomm_cli.models.model import PARTS, FirstOrderModel
 
 WEIGHTS_NAME = "model.safetensors"
@@ -122,19 +122,8 @@ def save_pretrained(model: FirstOrderModel, path: str | Path, with_discriminator
     try:
         save_file(flat, tmp / WEIGHTS_NAME, metadata={"format": "pt"})
         (tmp / CONFIG_NAME).write_text(json.dumps(model.config.to_json_dict(), indent=2) + "\n")
-        replace_dir(tmp, path)
+        replace_path(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
-
-
-def replace_dir(src: Path, dst: Path) -> None:
-    """Move folder ``src`` to ``dst``, replacing ``dst`` with as short a window as a rename allows."""
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)

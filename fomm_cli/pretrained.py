@@ -35,7 +35,8 @@ def preset_path(name_or_path: str) -> Path:
 
 
 def load_model(model: str | None = None, *, checkpoint: str | Path | None = None, config: str | None = None,
-               trust: bool = False, quiet: bool = False) -> tuple[FirstOrderModel, ModelSource]:
+               trust: bool = False, quiet: bool = False, with_discriminator: bool = False,
+               ) -> tuple[FirstOrderModel, ModelSource]:
     """Load by registry name (``model``) or by path (``checkpoint``); with neither, the default face model.
 
     ``config``: an official YAML (or preset name) to use instead of the architecture stored in or inferred
@@ -67,5 +68,5 @@ def load_model(model: str | None = None, *, checkpoint: str | Path | None = None
         model_config = ModelConfig.from_yaml(preset_path(entry.config))
     else:
         model_config = None
-    loaded = load_weights(path, config=model_config, trust=trust)
+    loaded = load_weights(path, config=model_config, trust=trust, with_discriminator=with_discriminator)
     return loaded, ModelSource(entry.name if entry else None, entry.domain if entry else None, path)

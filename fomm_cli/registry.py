@@ -71,7 +71,8 @@ def _entry(name: str, raw: dict[str, Any]) -> ModelEntry:
         hubs.append(HubFile(item["repo_id"], item["filename"], item.get("repo_type", "model")))
     return ModelEntry(
         name=name, domain=raw.get("domain", "unknown"), description=raw.get("description", ""),
-        config=raw.get("config"), path=raw.get("path"), filename=raw.get("filename"), sha256=raw.get("sha256"),
+        config=raw.get("config"), path=raw.get("path"), filename=raw.get("filename"),
+        sha256=str(raw["sha256"]) if raw.get("sha256") else None,  # quoted or not in the YAML
         hub=tuple(hubs), license=raw.get("license", ""), source=raw.get("source", ""),
     )
 
@@ -101,8 +102,8 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cached_path(entry: ModelEntry) -> Path | None:
-    """Where the weights already are on this machine, without any network access."""
+def locate(entry: ModelEntry) -> Path | None:
+    """Where the weights already are on this machine (not verified), without any network access."""
     if entry.path is not None:
         local = CHECKPOINTS_DIR / entry.path
         return local if local.exists() else None
@@ -115,6 +116,30 @@ def cached_path(entry: ModelEntry) -> Path | None:
         if isinstance(found, str):
             return Path(found)
     return None
+
+
+def cached_path(entry: ModelEntry) -> Path | None:
+    """``locate``, checksum verified."""
+    found = locate(entry)
+    return None if found is None else verify(entry, found)
+
+
+def verify(entry: ModelEntry, path: Path) -> Path:
+    """Check ``path`` against the registry's sha256; a marker remembers files already checked (a 700 MB
+    checkpoint takes about a second to hash), keyed by real path, size and modification time."""
+    if not entry.sha256:
+        return path
+    stat = path.stat()
+    stamp = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    marker = models_home().parent / "verified" / entry.sha256
+    if marker.is_file() and marker.read_text() == stamp:
+        return path
+    if sha256_of(path) != entry.sha256:
+        raise FommError(f"{path} does not match the registry checksum of {entry.name} (corrupt or a different "
+                        "file): delete it and download again")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(stamp)
+    return path
 
 
 def where_to_get(entry: ModelEntry) -> str:
@@ -164,11 +189,11 @@ def download(entry: ModelEntry, quiet: bool = False) -> Path:
         except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as err:
             failures.append(f"{hub.describe()}: {type(err).__name__}")
             continue
-        if entry.sha256 and sha256_of(path) != entry.sha256:
+        try:
+            return verify(entry, path)
+        except FommError:
             path.unlink(missing_ok=True)
             failures.append(f"{hub.describe()}: checksum mismatch (file removed)")
-            continue
-        return path
     offline = " (offline?)" if failures and all("checksum" not in f for f in failures) else ""
     raise FommError(f"could not download {entry.name}{offline}: {'; '.join(failures)}; {where_to_get(entry)}")
 

@@ -14,11 +14,11 @@ app = typer.Typer(help="List, inspect, download and convert models.", no_args_is
 @app.command("list")
 def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show the named models and whether their weights are on this machine."""
-    from fomm_cli.registry import cached_path, list_models
+    from fomm_cli.registry import list_models, locate
 
     rows = []
     for entry in list_models():
-        cached = cached_path(entry)
+        cached = locate(entry)
         rows.append({**entry.to_dict(), "available": cached is not None, "path": str(cached) if cached else None})
     if as_json:
         print_json({"models": rows})
@@ -45,7 +45,7 @@ def info_command(
 
     path = Path(model)
     loaded, source = load_model(None if path.exists() else model, checkpoint=path if path.exists() else None,
-                                config=config, trust=trust_checkpoint, quiet=as_json)
+                                config=config, trust=trust_checkpoint, quiet=as_json, with_discriminator=True)
     params = {name: sum(p.numel() for p in part.parameters()) for name, part in loaded.parts().items()}
     info = {
         "path": str(source.path),

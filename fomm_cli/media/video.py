@@ -19,6 +19,7 @@ from types import TracebackType
 import numpy as np
 
 from fomm_cli.errors import FommError
+from fomm_cli.fsutil import replace_path
 from fomm_cli.media import frame_files, is_image
 from fomm_cli.media.image import read_image, resize, write_image
 
@@ -212,11 +213,7 @@ class VideoWriter:
             self.abort()
             raise FommError(f"no frames to write to {self.path}")
         if self.kind == "frames":
-            from fomm_cli.checkpoints import replace_dir
-
-            if self.path.exists() and not self.path.is_dir():
-                self.path.unlink()
-            replace_dir(self._tmp, self.path)
+            replace_path(self._tmp, self.path)
         else:
             assert self._proc is not None and self._proc.stdin is not None
             self._proc.stdin.close()
@@ -224,9 +221,7 @@ class VideoWriter:
                 message = self._ffmpeg_error()
                 self.abort()
                 raise FommError(f"ffmpeg failed to write {self.path}: {message}")
-            if self.path.is_dir():
-                shutil.rmtree(self.path)
-            os.replace(self._tmp, self.path)
+            replace_path(self._tmp, self.path)
             self._close_log()
         return self.path
 
