@@ -19,6 +19,7 @@ import numpy as np
 
 from fomm_cli.animate import Animator, prefetch
 from fomm_cli.errors import FommError, UsageError
+from fomm_cli.face import DEFAULT_INCREASE
 from fomm_cli.media import is_image
 from fomm_cli.media.image import fit, read_image, resize
 from fomm_cli.media.video import VideoWriter, iter_frames, probe
@@ -38,7 +39,7 @@ class AnimateOptions:
     crop: bool = False
     paste_back: bool = True
     crop_driving: bool = False
-    increase: float = 0.25
+    increase: float = DEFAULT_INCREASE
     face_backend: str = "auto"
     fit: str = "crop"
     side_by_side: bool = False
@@ -118,7 +119,7 @@ def run_animation(model: FirstOrderModel, options: AnimateOptions, model_label: 
         if options.crop_driving:
             from fomm_cli.face.source import crop_driving_frames
 
-            return crop_driving_frames(options.driving, backend, size, options.increase)
+            return crop_driving_frames(options.driving, backend, size, options.increase, quiet=options.quiet)
         return (fit(frame, size, options.fit) for frame in iter_frames(options.driving))
 
     if (info.width, info.height) != (size[1], size[0]) and not options.crop_driving:
@@ -128,7 +129,10 @@ def run_animation(model: FirstOrderModel, options: AnimateOptions, model_label: 
     if options.find_best_frame:
         from fomm_cli.face.best_frame import find_best_frame
 
-        reference_index, _ = find_best_frame(source, driving_frames(), backend)
+        # Landmarks are normalised for position and scale, so search at full resolution, where detection works
+        # best (a 64 px demo model's frames are too small for a face detector).
+        candidates = driving_frames() if options.crop_driving else iter_frames(options.driving)
+        reference_index, _ = find_best_frame(full_source, candidates, backend)
         if reference_index is None:
             raise FommError("--find-best-frame: no face found in the source or in any driving frame")
         options.notes.append(f"best frame: {reference_index}")

@@ -178,3 +178,36 @@ def test_driving_frames_folder_and_library_api(workdir, tmp_path):
     animator = fomm_cli.Animator(model, device="cpu", batch_size=3)
     frames = list(animator.animate(read_image(workdir / "source.png"), iter(read_frames(frames_dir))))
     assert len(frames) == 8 and frames[0].dtype == np.uint8 and origin.name is None
+
+
+def test_face_crop_paste_back_and_best_frame_on_a_large_portrait(workdir, tmp_path):
+    """A 400 x 480 portrait: the face is cropped for the 64 px model and pasted back; the best frame is the
+    driving frame that shows the source's own pose."""
+    import cv2
+    from skimage import data
+
+    portrait = np.ascontiguousarray(data.astronaut()[:480, 50:450])
+    write_image(tmp_path / "portrait.png", portrait)
+    frames = []
+    for i in range(6):  # the face turned and shifted, except frame 4 which is the portrait itself
+        angle = 0 if i == 4 else 12 - 4 * i
+        matrix = cv2.getRotationMatrix2D((200, 150), angle, 1.0 if i == 4 else 0.9)
+        frames.append(cv2.warpAffine(portrait, matrix, (400, 480), borderMode=cv2.BORDER_REFLECT))
+    from fomm_cli.media.video import write_video
+
+    write_video(tmp_path / "drive", frames, 10)  # lossless PNG frames
+    out = tmp_path / "result"
+    result = fomm("animate", tmp_path / "portrait.png", tmp_path / "drive", "-o", out, "-c", workdir / "tiny",
+                  "--crop", "--find-best-frame", "--face-backend", "dlib", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["best_frame"] == 4 and summary["face_backend"] == "dlib"
+    x1, y1, x2, y2 = (round(v) for v in summary["crop_box"])
+    assert x1 < 125 and x2 > 220 and y1 < 80 and y2 > 175  # the face (x 125-220, y 80-175) is inside
+    assert x2 - x1 == y2 - y1 < 300  # a square much smaller than the portrait
+    written = read_frames(out)
+    assert written.shape == (6, 480, 400, 3)
+    outside = np.ones((480, 400), bool)
+    outside[y1:y2, x1:x2] = False
+    assert np.array_equal(written[:, outside], np.broadcast_to(portrait[outside], written[:, outside].shape))
+    assert not np.array_equal(written[0, y1:y2, x1:x2], portrait[y1:y2, x1:x2])

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from fomm_cli.cli.common import note, print_json
+from fomm_cli.face import DEFAULT_INCREASE
 
 
 def animate(
@@ -29,7 +30,8 @@ def animate(
     paste_back: bool = typer.Option(True, "--paste-back/--no-paste-back",
                                     help="Paste the animated crop back into the full-size source."),
     crop_driving: bool = typer.Option(False, "--crop-driving", help="Crop the driving video to its tracked face."),
-    increase: float = typer.Option(0.25, "--increase", help="Enlarge face boxes by this fraction per side."),
+    increase: float = typer.Option(DEFAULT_INCREASE, "--increase",
+                                   help="Margin around the face on each side, as a fraction of the face size."),
     face_backend: str = typer.Option("auto", "--face-backend", help="auto, face-alignment or dlib."),
     fit: str = typer.Option("crop", "--fit", help="Non-square inputs: crop (centre), pad or stretch."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write source | driving | result."),

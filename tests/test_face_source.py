@@ -1,0 +1,106 @@
+"""Face crops for `fomm animate`: the source portrait, paste-back after animation, the driving face tube."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from fomm_cli.errors import FommError
+from fomm_cli.face.backends import Face, get_backend
+from fomm_cli.face.crop import iou, square_box
+from fomm_cli.face.paste import paste_back
+from fomm_cli.face.source import DrivingCropper, crop_driving_frames, prepare_face_source
+
+ASTRONAUT_FACE = np.array([175, 80, 270, 175], np.float32)  # see test_face_backends.py
+
+
+def placed(scale: float, tx: float, ty: float, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(the astronaut scaled and moved on a canvas of size (height, width), her face box there)."""
+    matrix = np.array([[scale, 0, tx], [0, scale, ty]], np.float64)
+    canvas = cv2.warpAffine(
+        data.astronaut(), matrix, (size[1], size[0]), flags=cv2.INTER_AREA, borderValue=(40, 60, 90)
+    )
+    return canvas, ASTRONAUT_FACE * scale + np.array([tx, ty, tx, ty], np.float32)
+
+
+class CountingBackend:
+    """dlib, counting the frames it is asked about."""
+
+    name = "dlib"
+
+    def __init__(self) -> None:
+        self.inner = get_backend("dlib")
+        self.calls = 0
+
+    def detect(self, image: np.ndarray, max_side: int | None = 640) -> list[Face]:
+        self.calls += 1
+        return self.inner.detect(image, max_side)
+
+
+def test_a_large_portrait_goes_through_crop_animation_and_paste_back() -> None:
+    from fomm_cli.animate import Animator
+    from fomm_cli.checkpoints import load_model
+    from tests.helpers import PARITY, driving_frames
+
+    portrait, truth = placed(1.2, 150, 60, (700, 900))
+    crop, box = prepare_face_source(portrait, get_backend("dlib"), (64, 64))
+    assert crop.shape == (64, 64, 3) and crop.dtype == np.uint8
+    assert box.dtype == np.int64 and box[2] - box[0] == box[3] - box[1] > 64
+    assert iou(box, square_box(truth, portrait.shape, 0.5)) >= 0.7
+
+    model = load_model(PARITY / "a.pth.tar")
+    model.config.image_size = (64, 64)
+    results = list(Animator(model, "cpu").animate(crop, driving_frames()))
+    assert len(results) == 8
+    outside = np.ones(portrait.shape[:2], bool)
+    outside[box[1] : box[3], box[0] : box[2]] = False
+    for result in results:
+        full = paste_back(portrait, result, box)
+        assert full.shape == portrait.shape
+        np.testing.assert_array_equal(full[outside], portrait[outside])
+    inner = (slice(box[1] + 20, box[3] - 20), slice(box[0] + 20, box[2] - 20))
+    assert np.abs(full[inner].astype(int) - portrait[inner].astype(int)).mean() > 1  # the face did change
+
+
+def test_a_source_without_a_face_says_how_to_proceed() -> None:
+    with pytest.raises(FommError, match=r"no face found in the source.*--no-crop"):
+        prepare_face_source(np.full((300, 300, 3), 128, np.uint8), get_backend("dlib"), 256)
+
+
+def moving_frames(count: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    views = [placed(0.9, 20 + 4 * i, 40 + 2 * i, (360, 480)) for i in range(count)]
+    return [frame for frame, _ in views], [truth for _, truth in views]
+
+
+def test_the_driving_crop_is_one_static_box_around_the_whole_face_tube() -> None:
+    frames, truths = moving_frames(12)
+    backend = CountingBackend()
+    cropper = DrivingCropper(lambda: iter(frames), backend, 128, detect_every=3)
+    crops = list(cropper)
+    assert len(crops) == 12 and all(c.shape == (128, 128, 3) for c in crops)
+    assert backend.calls == 4  # frames 0, 3, 6, 9
+    union = np.concatenate([np.min(truths, axis=0)[:2], np.max(truths, axis=0)[2:]])
+    assert iou(cropper.box, square_box(union, frames[0].shape, 0.5)) >= 0.7
+    for truth in truths:  # every face stays inside the one box
+        assert (truth[:2] >= cropper.box[:2] - 2).all() and (truth[2:] <= cropper.box[2:] + 2).all()
+    assert len(list(cropper)) == 12 and backend.calls == 4  # the second pass only crops
+
+
+def test_crop_driving_frames_analyses_a_file_once(tmp_path: Path) -> None:
+    from fomm_cli.media.video import write_video
+
+    frames, _ = moving_frames(6)
+    path = write_video(tmp_path / "driving.mp4", frames, 25)
+    backend = CountingBackend()
+    first = list(crop_driving_frames(path, backend, (96, 96)))
+    calls = backend.calls
+    second = list(crop_driving_frames(path, backend, (96, 96)))
+    assert len(first) == len(second) == 6 and first[0].shape == (96, 96, 3)
+    assert calls == 2 and backend.calls == calls  # detection every 5 frames, and only the first time
+    with pytest.raises(FommError, match="no face found in the driving video"):
+        blank = write_video(tmp_path / "blank.mp4", [np.zeros((64, 64, 3), np.uint8)] * 3, 25)
+        list(crop_driving_frames(blank, backend, 64))
