@@ -132,7 +132,7 @@ def stage_profile(animator: Animator, source: np.ndarray, driving: list[np.ndarr
     encoded = animator.encode_source(source)
     generator = animator.model.generator
     results = {}
-    with torch.inference_mode(), animator._autocast():
+    with torch.inference_mode():
         frames = to_tensor(batch, animator.device)
         kp = animator.model.kp_detector(frames)
         motion = generator.dense_motion_network(encoded.small, kp, encoded.keypoints.expand(len(batch)))

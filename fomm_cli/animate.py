@@ -78,8 +78,8 @@ class Animator:
 
     relative: move the source keypoints by the driving motion since the reference frame (default) instead
     of copying the driving keypoints (absolute). adapt_scale: scale that motion by the ratio of keypoint hull
-    sizes. precision: fp32 (exact), bf16 (CPU or CUDA) or fp16 (CUDA) for the convolutional networks;
-    keypoint math and sampling grids stay in float32.
+    sizes. precision: fp32 (exact), bf16 (CPU or CUDA) or fp16 (CUDA) for the generator's convolutions;
+    keypoints, motion math and sampling stay in float32.
 
     The animator works on its own copy of the model, with BatchNorm folded into the convolutions and, unless
     ``channels_last`` is False, channels-last weights (faster convolutions on CPU and on CUDA tensor cores).
@@ -96,17 +96,13 @@ class Animator:
         if batch_size < 1:
             raise FommError("batch size must be at least 1")
         self.model = prepare_for_inference(model, self.device, channels_last)
+        if precision != "fp32":  # the generator's convolutions in half precision; keypoints stay float32
+            self.model.generator.to(torch.bfloat16 if precision == "bf16" else torch.float16)
         self.relative = relative
         self.adapt_scale = adapt_scale
         self.batch_size = batch_size
         self.precision = precision
         self.image_size = model.config.image_size
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
 
     def _check_size(self, frame: np.ndarray, what: str) -> None:
         if frame.shape[:2] != tuple(self.image_size) or frame.ndim != 3 or frame.shape[2] != 3:
@@ -123,26 +119,18 @@ class Animator:
         self._check_size(source, "source image")
         image = to_tensor(source, self.device)
         generator = self.model.generator
-        with self._autocast():
-            features = generator.encode(image)
+        features = generator.encode(image)
         small = generator.dense_motion_network.downscale(image) if generator.dense_motion_network else image
         return EncodedSource(image, self.model.kp_detector(image), features, small)
 
     @torch.inference_mode()
     def render(self, source: EncodedSource, kp_driving: Keypoints, kp_reference: Keypoints,
                scale: float) -> torch.Tensor:
-        """Predictions (B x 3 x H x W in [0, 1]) for a batch of driving keypoints."""
+        """Predictions (B x 3 x H x W in [0, 1], float32) for a batch of driving keypoints."""
         kp = transfer_keypoints(source.keypoints, kp_driving, kp_reference, relative=self.relative,
                                 relative_jacobian=self.relative, scale=scale)
-        batch = kp.value.shape[0]
-        generator = self.model.generator
-        kp_source = source.keypoints.expand(batch)
-        if generator.dense_motion_network is None:
-            with self._autocast():
-                return generator.decode(source.features.expand(batch, -1, -1, -1))
-        with self._autocast():
-            motion = generator.dense_motion_network(source.small, kp, kp_source)
-            return generator.decode(generator.transform(source.features, motion))
+        kp_source = source.keypoints.expand(kp.value.shape[0])
+        return self.model.generator.animate(source.features, source.small, kp, kp_source)
 
     def animate(self, source: np.ndarray, driving: Iterable[np.ndarray],
                 reference: np.ndarray | None = None) -> Iterator[np.ndarray]:

@@ -86,9 +86,11 @@ class DenseMotionNetwork(nn.Module):
         deformed = F.grid_sample(sources, motions.reshape(b * k1, h, w, 2), align_corners=self.align_corners)
         deformed = deformed.view(b, k1, c, h, w)
 
+        # The hourglass runs in the weights' dtype (a half-precision copy for fast inference); keypoint
+        # geometry, softmax and the resulting sampling grid stay in float32.
         inputs = torch.cat([heatmaps.unsqueeze(2), deformed], dim=2).view(b, -1, h, w)
-        features = self.hourglass(inputs)
-        mask = F.softmax(self.mask(features), dim=1)
+        features = self.hourglass(inputs.to(self.mask.weight.dtype))
+        mask = F.softmax(self.mask(features).float(), dim=1)
         deformation = torch.einsum("bkhw,bkhwi->bhwi", mask, motions)
-        occlusion = torch.sigmoid(self.occlusion(features)) if self.occlusion is not None else None
+        occlusion = torch.sigmoid(self.occlusion(features).float()) if self.occlusion is not None else None
         return DenseMotion(deformation, mask, deformed, occlusion)

@@ -61,9 +61,15 @@ class OcclusionAwareGenerator(nn.Module):
         self.final = nn.Conv2d(block_expansion, num_channels, kernel_size=7, padding=3)
         self.align_corners = align_corners
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype: a half-precision copy computes its convolutions in that precision, while
+        sampling and occlusion stay in float32."""
+        return self.final.weight.dtype
+
     def encode(self, source: torch.Tensor) -> torch.Tensor:
-        """Source features before warping: B x C' x H / 2^d x W / 2^d."""
-        out = self.first(source)
+        """Source features before warping: B x C' x H / 2^d x W / 2^d (in the weights' dtype)."""
+        out = self.first(source.to(self.dtype))
         for block in self.down_blocks:
             out = block(out)
         return out
@@ -72,7 +78,7 @@ class OcclusionAwareGenerator(nn.Module):
         out = self.bottleneck(features)
         for block in self.up_blocks:
             out = block(out)
-        return torch.sigmoid(self.final(out))
+        return torch.sigmoid(self.final(out).float())
 
     def warp(self, inputs: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
         """Sample ``inputs`` (B x C x H x W) at ``deformation`` (B x h x w x 2), resized bilinearly to H x W."""
@@ -83,14 +89,14 @@ class OcclusionAwareGenerator(nn.Module):
         return F.grid_sample(inputs, deformation, align_corners=self.align_corners)
 
     def transform(self, features: torch.Tensor, motion: DenseMotion) -> torch.Tensor:
-        """Warp source features and dim the occluded parts (Sec. 3.2)."""
-        out = self.warp(features.expand(motion.deformation.shape[0], -1, -1, -1), motion.deformation)
+        """Warp source features and dim the occluded parts (Sec. 3.2); sampling runs in float32."""
+        out = self.warp(features.float().expand(motion.deformation.shape[0], -1, -1, -1), motion.deformation)
         if motion.occlusion_map is not None:
             occlusion = motion.occlusion_map
             if occlusion.shape[2:] != out.shape[2:]:
                 occlusion = F.interpolate(occlusion, size=out.shape[2:], mode="bilinear", align_corners=False)
             out = out * occlusion
-        return out
+        return out.to(features.dtype)
 
     def animate(self, features: torch.Tensor, source_small: torch.Tensor, kp_driving: Keypoints,
                 kp_source: Keypoints) -> torch.Tensor:
