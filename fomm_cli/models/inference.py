@@ -44,7 +44,9 @@ class SubpixelUpBlock(nn.Module):
     """An ``UpBlock2d`` (with its norm already folded) computed at the input resolution.
 
     Output pixel (2i + a, 2j + b) of conv3x3(upsample2x(x)) reads input rows {i-1, i} for a = 0 and {i, i+1}
-    for a = 1 (columns likewise), so each phase is a 2x2 conv whose taps are sums of 3x3 taps.
+    for a = 1 (columns likewise), so each phase is a 2x2 conv whose taps are sums of 3x3 taps. All four
+    phases run as one 2x2 conv over the input padded by one pixel (phase (a, b) is its output shifted by
+    (a, b)), and one strided copy interleaves them into a channels-last result.
     """
 
     def __init__(self, block: UpBlock2d) -> None:
@@ -58,19 +60,18 @@ class SubpixelUpBlock(nn.Module):
                                                   dim=-1) for row in rows], dim=-2)  # out, in, 2, 2
                 phases.append(kernel)
         self.weight = nn.Parameter(torch.cat(phases), requires_grad=False)  # (4 * out) x in x 2 x 2
-        self.bias = nn.Parameter(bias.clone(), requires_grad=False)
+        self.bias = nn.Parameter(bias.repeat(4), requires_grad=False)
         self.out_features = weight.shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.out_features
-        results = []
+        y = F.conv2d(F.pad(x, (1, 1, 1, 1)), self.weight, self.bias)  # B x 4 out x (H + 1) x (W + 1)
+        n, _, h, w = y.shape
+        h, w = h - 1, w - 1
+        result = y.new_empty(n, h, 2, w, 2, out)
         for index, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-            # F.pad order: (left, right, top, bottom); phase 0 looks one pixel back, phase 1 one ahead.
-            padded = F.pad(x, (1 - b, b, 1 - a, a))
-            results.append(F.conv2d(padded, self.weight[index * out:(index + 1) * out], self.bias))
-        stacked = torch.stack(results, dim=2)  # B x out x 4 x H x W, phase index = 2a + b
-        n, _, _, h, w = stacked.shape
-        return F.relu(F.pixel_shuffle(stacked.reshape(n, out * 4, h, w), 2))
+            result[:, :, a, :, b, :] = y[:, index * out:(index + 1) * out, a:a + h, b:b + w].permute(0, 2, 3, 1)
+        return F.relu_(result.view(n, 2 * h, 2 * w, out)).permute(0, 3, 1, 2)
 
 
 def prepare_for_inference(model: FirstOrderModel, device: torch.device, channels_last: bool) -> FirstOrderModel:
