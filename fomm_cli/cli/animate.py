@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from fomm_cli.cli.common import note, print_json
+from fomm_cli.cli.common import (
+    checkpoint_option,
+    config_option,
+    device_option,
+    model_option,
+    note,
+    print_json,
+    trust_option,
+)
 from fomm_cli.face import DEFAULT_INCREASE
 
 
@@ -14,12 +22,10 @@ def animate(
     source: Path = typer.Argument(..., help="Source image (png, jpg, webp; RGBA, grayscale, 16-bit)."),
     driving: Path = typer.Argument(..., help="Driving video (mp4, mov, webm, mkv, avi, gif) or a folder of frames."),
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4/.mov/.mkv, .gif, or a folder for PNG frames."),
-    model: str | None = typer.Option(None, "-m", "--model", help="Registered model name (see `fomm models list`)."),
-    checkpoint: Path | None = typer.Option(None, "-c", "--checkpoint",
-                                           help="Checkpoint path: official .pth.tar, our folder, or a training run."),
-    config: str | None = typer.Option(None, "--config", help="Official YAML or preset name (default: from weights)."),
-    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint",
-                                          help="Allow full unpickling of a checkpoint (only for files you trust)."),
+    model: str | None = model_option(),
+    checkpoint: Path | None = checkpoint_option(),
+    config: str | None = config_option(),
+    trust_checkpoint: bool = trust_option(),
     absolute: bool = typer.Option(False, "--absolute", help="Copy driving keypoints instead of relative motion."),
     no_adapt_scale: bool = typer.Option(False, "--no-adapt-scale", help="Do not scale motion by keypoint hull size."),
     best_frame: int | None = typer.Option(None, "--best-frame", help="Animate forward and backward from frame N."),
@@ -36,7 +42,7 @@ def animate(
     fit: str = typer.Option("crop", "--fit", help="Non-square inputs: crop (centre), pad or stretch."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write source | driving | result."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Do not copy the driving video's audio."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    device: str = device_option(),
     batch_size: int = typer.Option(8, "--batch-size", help="Driving frames per forward pass."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 (exact), bf16 or fp16 (CUDA)."),
     crf: int = typer.Option(18, "--crf", help="H.264 quality (lower is better; 18 is visually lossless)."),

@@ -6,19 +6,25 @@ from pathlib import Path
 
 import typer
 
-from fomm_cli.cli.common import note, print_json
+from fomm_cli.cli.common import (
+    checkpoint_option,
+    config_option,
+    device_option,
+    model_option,
+    note,
+    print_json,
+    trust_option,
+)
 
 
 def evaluate(
     dataset: Path | None = typer.Argument(
         None, help="Test folder: video files (mp4, gif, mov...), folders of frames or PNG strips; a dataset root "
                    "with train/ and test/ means its test/."),
-    model: str | None = typer.Option(None, "-m", "--model", help="Registered model name (see `fomm models list`)."),
-    checkpoint: Path | None = typer.Option(None, "-c", "--checkpoint",
-                                           help="Checkpoint path: official .pth.tar, our folder, or a training run."),
-    config: str | None = typer.Option(None, "--config", help="Official YAML or preset name (default: from weights)."),
-    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint",
-                                          help="Allow full unpickling of a checkpoint (only for files you trust)."),
+    model: str | None = model_option(),
+    checkpoint: Path | None = checkpoint_option(),
+    config: str | None = config_option(),
+    trust_checkpoint: bool = trust_option(),
     real: Path | None = typer.Option(None, "--real", help="Score without a model: the folder of real videos..."),
     generated: Path | None = typer.Option(None, "--generated",
                                           help="...and of generated ones, matched by name, frames by index."),
@@ -29,7 +35,7 @@ def evaluate(
     frame_shape: str | None = typer.Option(None, "--frame-shape", help="HEIGHTxWIDTH of the frames in PNG strips "
                                                                        "(default: square, as tall as the strip)."),
     face_backend: str = typer.Option("auto", "--face-backend", help="auto, face-alignment or dlib."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    device: str = device_option(),
     batch_size: int = typer.Option(8, "--batch-size", help="Frames per forward pass."),
     overwrite: bool = typer.Option(False, "-y", "--overwrite", help="Replace an existing --save folder."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object on stdout instead of the table."),
