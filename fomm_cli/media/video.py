@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,9 +154,8 @@ class VideoWriter:
         if self.kind == "frames":
             self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
         else:
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
-            os.close(fd)
-            self._tmp = Path(name)
+            # A fresh name that ffmpeg creates itself, with the user's umask (mkstemp would make it 0600).
+            self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}{self.path.suffix}")
 
     def _start(self, height: int, width: int) -> None:
         cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
