@@ -293,8 +293,9 @@ def main() -> None:
     next(iter(fp32.animate(source, iter(driving))))
     first = time.perf_counter() - start
     print(f"\ntime to first frame (model loaded, pipeline fp32): {first:.2f} s")
-    print("pipeline stages, s/frame (fp32): "
-          + ", ".join(f"{k} {v:.3f}" for k, v in stage_profile(fp32, source, driving).items()))
+    for precision, animator in animators.items():
+        print(f"pipeline stages, s/frame ({precision}): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in stage_profile(animator, source, driving).items()))
     startup = startup_seconds()
     print(f"`fomm --help` start-up: {startup:.2f} s")
     report.update({"matmul_peak_gflops": peaks, "gflop_per_frame": flops, "results": rows,
