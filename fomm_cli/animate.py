@@ -78,8 +78,8 @@ class Animator:
 
     relative: move the source keypoints by the driving motion since the reference frame (default) instead
     of copying the driving keypoints (absolute). adapt_scale: scale that motion by the ratio of keypoint hull
-    sizes. precision: fp32 (exact), bf16 (CPU or CUDA) or fp16 (CUDA) for the generator's convolutions;
-    keypoints, motion math and sampling stay in float32.
+    sizes. precision: fp32 (exact), bf16 (CPU or CUDA) or fp16 (CUDA) for the convolutions; keypoint
+    means, motion math and sampling stay in float32.
 
     The animator works on its own copy of the model, with BatchNorm folded into the convolutions and, unless
     ``channels_last`` is False, channels-last weights (faster convolutions on CPU and on CUDA tensor cores).
@@ -96,8 +96,8 @@ class Animator:
         if batch_size < 1:
             raise FommError("batch size must be at least 1")
         self.model = prepare_for_inference(model, self.device, channels_last)
-        if precision != "fp32":  # the generator's convolutions in half precision; keypoints stay float32
-            self.model.generator.to(torch.bfloat16 if precision == "bf16" else torch.float16)
+        if precision != "fp32":  # convolutions in half precision; keypoint means and motion math in float32
+            self.model.to(torch.bfloat16 if precision == "bf16" else torch.float16)
         self.relative = relative
         self.adapt_scale = adapt_scale
         self.batch_size = batch_size
@@ -111,7 +111,7 @@ class Animator:
 
     @torch.inference_mode()
     def keypoints(self, frames: np.ndarray | list[np.ndarray]) -> Keypoints:
-        """Keypoints of uint8 frames (always computed in float32)."""
+        """Keypoints of uint8 frames (float32 values and jacobians)."""
         return self.model.kp_detector(to_tensor(frames, self.device))
 
     @torch.inference_mode()

@@ -121,3 +121,21 @@ def test_zero_order_model_animates_in_relative_mode(inputs):
     source, driving = inputs
     frames = list(Animator(FirstOrderModel(config), "cpu").animate(source, iter(driving[:3])))
     assert len(frames) == 3 and frames[0].shape == (64, 64, 3)
+
+
+@pytest.mark.parametrize("name", ["a", "b"])
+def test_bf16_fast_mode_stays_close_to_exact(name, inputs):
+    """Half-precision convolutions, float32 keypoint means and sampling: PSNR >= 35 dB against fp32 on the
+    real-photo fixture."""
+    source, driving = inputs
+    exact = np.stack(list(_animator(name).animate(source, iter(driving))))
+    fast = np.stack(list(_animator(name, precision="bf16").animate(source, iter(driving))))
+    mse = np.mean((exact.astype(np.float64) - fast) ** 2)
+    assert 10 * np.log10(255**2 / max(mse, 1e-12)) >= 35
+
+
+def test_fp16_needs_cuda():
+    from fomm_cli.errors import FommError
+
+    with pytest.raises(FommError, match="CUDA"):
+        _animator("a", precision="fp16")

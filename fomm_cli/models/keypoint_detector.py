@@ -46,8 +46,10 @@ class KeypointDetector(nn.Module):
 
     def forward(self, image: torch.Tensor) -> Keypoints:
         x = self.down(image) if self.scale_factor != 1 else image
-        features = self.predictor(x)
-        logits = self.kp(features)
+        # The convolutions run in the weights' dtype (a half-precision copy for fast inference); the softmax
+        # and the keypoint means are always float32.
+        features = self.predictor(x.to(self.kp.weight.dtype))
+        logits = self.kp(features).float()
         b, k, h, w = logits.shape
         heatmap = F.softmax(logits.view(b, k, -1) / self.temperature, dim=2).view(b, k, h, w)
 
@@ -56,6 +58,6 @@ class KeypointDetector(nn.Module):
 
         jacobian = None
         if self.jacobian is not None:
-            jac_map = self.jacobian(features).reshape(b, self.num_jacobian_maps, 4, h, w)
+            jac_map = self.jacobian(features).float().reshape(b, self.num_jacobian_maps, 4, h, w)
             jacobian = (heatmap.unsqueeze(2) * jac_map).view(b, k, 4, -1).sum(dim=-1).view(b, k, 2, 2)
         return Keypoints(value, jacobian)
