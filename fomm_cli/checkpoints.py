@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import torch
 
 from fomm_cli.config import ModelConfig, infer_config
 from fomm_cli.errors import FommError
-from fomm_cli.fsutil import replace_path
+from fomm_cli.fsutil import replace_path, temp_dir_beside
 from fomm_cli.models.model import PARTS, FirstOrderModel
 
 WEIGHTS_NAME = "model.safetensors"
@@ -118,9 +117,10 @@ def save_pretrained(model: FirstOrderModel, path: str | Path, with_discriminator
         for key, tensor in module.state_dict().items():
             flat[f"{name}.{key}"] = tensor.detach().to("cpu").contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = temp_dir_beside(path)
     try:
         save_file(flat, tmp / WEIGHTS_NAME, metadata={"format": "pt"})
+        (tmp / WEIGHTS_NAME).chmod(tmp.stat().st_mode & 0o666)  # safetensors creates it private (0600)
         (tmp / CONFIG_NAME).write_text(json.dumps(model.config.to_json_dict(), indent=2) + "\n")
         replace_path(tmp, path)
     except BaseException:

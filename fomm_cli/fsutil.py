@@ -19,3 +19,15 @@ def replace_path(src: Path, dst: Path) -> None:
     if src.is_dir() and (dst.exists() or dst.is_symlink()):
         dst.unlink()  # a folder cannot replace a file in one rename
     os.replace(src, dst)
+
+
+def temp_dir_beside(path: Path) -> Path:
+    """An empty hidden folder next to ``path`` to build an output in, with the permissions a plain ``mkdir``
+    would give (``tempfile.mkdtemp`` makes it private, 0700, which would stick after the rename)."""
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
+    return tmp

@@ -17,7 +17,6 @@ from __future__ import annotations
 import colorsys
 import json
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import cv2
 import numpy as np
 
 from fomm_cli.errors import FommError, UsageError
-from fomm_cli.fsutil import replace_path
+from fomm_cli.fsutil import replace_path, temp_dir_beside
 from fomm_cli.progress import track
 
 RGB = tuple[float, float, float]
@@ -810,7 +809,7 @@ def write_dataset(root: str | Path, num_videos: int, num_test_videos: int, num_f
 
     start = time.perf_counter()
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".partial", dir=root.parent))
+    tmp = temp_dir_beside(root)
     try:
         for split in ("train", "test"):
             (tmp / split).mkdir()

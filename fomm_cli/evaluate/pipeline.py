@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,7 +45,7 @@ def evaluate_model(model: FirstOrderModel, dataset: str | Path, extractors: Extr
     one folder of lossless PNG frames per video, written whole at the end (an existing one is replaced).
     """
     from fomm_cli.animate import Animator
-    from fomm_cli.fsutil import replace_path
+    from fomm_cli.fsutil import replace_path, temp_dir_beside
 
     videos = keyed_videos(dataset)
     animator = Animator(model, device, relative=False, adapt_scale=False, batch_size=batch_size)
@@ -54,7 +53,7 @@ def evaluate_model(model: FirstOrderModel, dataset: str | Path, extractors: Extr
     staging = None
     if save is not None:
         save.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{save.name}.", dir=save.parent))
+        staging = temp_dir_beside(save)
     scores: list[VideoScores] = []
     try:
         with Progress("Reconstructing", len(videos), quiet) as bar:

@@ -20,7 +20,7 @@ from types import TracebackType
 import numpy as np
 
 from fomm_cli.errors import FommError
-from fomm_cli.fsutil import replace_path
+from fomm_cli.fsutil import replace_path, temp_dir_beside
 from fomm_cli.media import frame_files, is_image
 from fomm_cli.media.image import read_image, resize, write_image
 
@@ -152,7 +152,7 @@ class VideoWriter:
         self._log: tempfile._TemporaryFileWrapper | None = None
         self._size: tuple[int, int] | None = None
         if self.kind == "frames":
-            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+            self._tmp = temp_dir_beside(self.path)
         else:
             # A fresh name that ffmpeg creates itself, with the user's umask (mkstemp would make it 0600).
             self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}{self.path.suffix}")
