@@ -58,7 +58,8 @@ def probe(path: str | Path) -> VideoInfo:
         return VideoInfo(DEFAULT_FOLDER_FPS, first.shape[1], first.shape[0], n, n / DEFAULT_FOLDER_FPS, False)
     if not path.is_file():
         raise FommError(f"video not found: {path}")
-    meta = _open_reader(path)[0]
+    meta, gen = _open_reader(path)
+    gen.close()  # stops ffmpeg: only the header was needed
     fps = float(meta.get("fps") or DEFAULT_FOLDER_FPS)
     width, height = meta["size"]
     duration = meta.get("duration") or None
