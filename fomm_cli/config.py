@@ -113,13 +113,16 @@ class ModelConfig:
         """Build from an official ``model_params`` mapping (and ``dataset_params.frame_shape``)."""
         try:
             common = dict(model_params.get("common_params", {}))
-            kp = _pick(KeypointDetectorConfig, model_params["kp_detector_params"])
+            kp = dataclass_from_mapping(KeypointDetectorConfig, model_params["kp_detector_params"])
             gen_params = dict(model_params["generator_params"])
             dense_params = gen_params.pop("dense_motion_params", None)
-            gen = _pick(GeneratorConfig, gen_params)
-            gen.dense_motion = _pick(DenseMotionConfig, dense_params) if dense_params is not None else None
+            gen = dataclass_from_mapping(GeneratorConfig, gen_params)
+            if dense_params is not None:
+                gen.dense_motion = dataclass_from_mapping(DenseMotionConfig, dense_params)
+            else:
+                gen.dense_motion = None
             disc_params = model_params.get("discriminator_params")
-            disc = _pick(DiscriminatorConfig, disc_params) if disc_params is not None else None
+            disc = dataclass_from_mapping(DiscriminatorConfig, disc_params) if disc_params is not None else None
             if disc is not None:
                 disc.scales = [float(s) for s in disc.scales]
         except (KeyError, TypeError, ValueError) as err:
@@ -196,12 +199,18 @@ def dump_json(config: ModelConfig) -> str:
     return json.dumps(config.to_json_dict(), indent=2)
 
 
-def _pick(cls: type, params: Mapping[str, Any]) -> Any:
-    """Instantiate a dataclass from the keys it knows; unknown keys are an error (likely a typo)."""
+def dataclass_from_mapping(cls: type, params: Mapping[str, Any], where: str | None = None) -> Any:
+    """Instantiate a dataclass from a config mapping; unknown keys are an error (likely a typo).
+
+    ``where`` names the block in messages (default: the dataclass name). Raises ValueError.
+    """
+    where = where or cls.__name__
+    if not isinstance(params, Mapping):
+        raise ValueError(f"{where} must be a mapping")
     known = {f.name for f in fields(cls)}
     unknown = set(params) - known
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+        raise ValueError(f"unknown {where} keys {sorted(unknown)}")
     return cls(**params)
 
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from fomm_cli.config import ModelConfig, load_yaml
+from fomm_cli.config import ModelConfig, dataclass_from_mapping, load_yaml
 from fomm_cli.errors import FommError
 
 PERCEPTUAL_KINDS = ("vgg19", "l1")
@@ -141,7 +141,8 @@ class TrainConfig:
         try:
             dataset = _dataset(data.get("dataset_params") or {})
             train = _train(data.get("train_params") or {})
-            visualizer = _pick(VisualizerParams, data.get("visualizer_params") or {}, "visualizer_params")
+            visualizer = dataclass_from_mapping(VisualizerParams, data.get("visualizer_params") or {},
+                                                "visualizer_params")
         except (TypeError, ValueError) as err:
             raise FommError(f"{source}: {err}") from None
         model = ModelConfig.from_official(data["model_params"], dataset.frame_shape)
@@ -223,16 +224,6 @@ class TrainConfig:
 # -- parsing helpers -------------------------------------------------------------------------------
 
 
-def _pick(cls: type, params: Mapping[str, Any], where: str) -> Any:
-    if not isinstance(params, Mapping):
-        raise ValueError(f"{where} must be a mapping")
-    known = {f.name for f in fields(cls)}
-    unknown = set(params) - known
-    if unknown:
-        raise ValueError(f"unknown {where} keys {sorted(unknown)}")
-    return cls(**params)
-
-
 def _dataset(params: Mapping[str, Any]) -> DatasetConfig:
     params = dict(params)
     aug_params = dict(params.pop("augmentation_params", None) or {})
@@ -242,8 +233,8 @@ def _dataset(params: Mapping[str, Any]) -> DatasetConfig:
     for key, value in aug_params.items():
         if key not in nested:
             raise ValueError(f"unknown augmentation_params key {key!r} (known: {', '.join(nested)})")
-        aug_values[key] = _pick(nested[key], value or {}, f"augmentation_params.{key}")
-    dataset = _pick(DatasetConfig, params, "dataset_params")
+        aug_values[key] = dataclass_from_mapping(nested[key], value or {}, f"augmentation_params.{key}")
+    dataset = dataclass_from_mapping(DatasetConfig, params, "dataset_params")
     dataset.augmentation_params = AugmentationConfig(**aug_values)
     dataset.frame_shape = [int(x) for x in dataset.frame_shape]
     return dataset
@@ -251,9 +242,9 @@ def _dataset(params: Mapping[str, Any]) -> DatasetConfig:
 
 def _train(params: Mapping[str, Any]) -> TrainParams:
     params = dict(params)
-    transform = _pick(TransformParams, params.pop("transform_params", None) or {}, "transform_params")
-    weights = _pick(LossWeights, params.pop("loss_weights", None) or {}, "loss_weights")
-    train = _pick(TrainParams, params, "train_params")
+    transform = dataclass_from_mapping(TransformParams, params.pop("transform_params", None) or {}, "transform_params")
+    weights = dataclass_from_mapping(LossWeights, params.pop("loss_weights", None) or {}, "loss_weights")
+    train = dataclass_from_mapping(TrainParams, params, "train_params")
     train.transform_params = transform
     train.loss_weights = weights
     train.scales = [float(s) for s in train.scales]
