@@ -166,3 +166,17 @@ def test_model_reconstructs_and_prints_the_four_metrics(dataset: Path, checkpoin
 
     code, out, err = run(["eval", "-c", str(checkpoint), str(dataset), "--save", str(saved)], capsys)
     assert code == 1 and "exists" in err
+
+
+def test_baseline_scores_the_repeated_first_frame(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frames = clip(frames=3)
+    write_strip(tmp_path / "a.png", frames)
+    code, out, err = run(["eval", "--baseline", str(tmp_path), "--json", "--face-backend", "dlib"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    first = frames[0].astype(np.float64) / 255
+    expected = np.mean([np.abs(f.astype(np.float64) / 255 - first).mean() for f in frames])  # frame 0 scores 0
+    assert report["baseline"] == "first frame" and report["frames_scored"]["l1"] == 3
+    assert report["l1"] == pytest.approx(expected, rel=1e-6) and report["l1"] > 0
+    code, _, err = run(["eval", "--baseline", str(tmp_path), "-c", str(tmp_path)], capsys)
+    assert code == 2 and "--baseline" in err and err.count("\n") == 1

@@ -28,6 +28,8 @@ def evaluate(
     real: Path | None = typer.Option(None, "--real", help="Score without a model: the folder of real videos..."),
     generated: Path | None = typer.Option(None, "--generated",
                                           help="...and of generated ones, matched by name, frames by index."),
+    baseline: bool = typer.Option(False, "--baseline", help="Score the no-motion baseline instead of a model: "
+                                                             "every frame predicted by the video's first frame."),
     kind: str | None = typer.Option(None, "--kind", help="face or body: picks the keypoint and identity "
                                                          "extractors (default: the model's domain, else face)."),
     save: Path | None = typer.Option(None, "--save", help="Keep the reconstructions: a folder with one folder of "
@@ -44,7 +46,8 @@ def evaluate(
     """Reconstruct every test video from its first frame and score it against the real one.
 
     L1 (pixels), AKD (keypoint distance), MKR (missing body joints) and AED (identity distance), defined and
-    averaged as in the authors' evaluation scripts. With --real/--generated, score existing videos instead.
+    averaged as in the authors' evaluation scripts. With --real/--generated, score existing videos instead;
+    with --baseline, the repeated first frame (the floor a model must beat).
     """
     from fomm_cli.errors import FommError, UsageError
 
@@ -54,10 +57,14 @@ def evaluate(
             raise UsageError("--real and --generated go together")
         if dataset is not None or model is not None or checkpoint is not None or save is not None:
             raise UsageError("--real/--generated score existing videos: drop DATASET, --model, --checkpoint and --save")
+        if baseline:
+            raise UsageError("--baseline scores a DATASET, not --real/--generated folders")
     else:
         if dataset is None:
             raise UsageError("give a DATASET test folder and --model or --checkpoint, or --real and --generated")
-        if model is None and checkpoint is None:
+        if baseline and (model is not None or checkpoint is not None):
+            raise UsageError("--baseline needs no model: drop --model and --checkpoint")
+        if not baseline and model is None and checkpoint is None:
             raise UsageError("give --model NAME or --checkpoint PATH to reconstruct the test videos with")
     if as_json and as_csv:
         raise UsageError("--json and --csv are exclusive")
@@ -68,7 +75,7 @@ def evaluate(
 
     from fomm_cli.animate import resolve_device
     from fomm_cli.evaluate.extractors import make_extractors
-    from fomm_cli.evaluate.pipeline import evaluate_folders, evaluate_model
+    from fomm_cli.evaluate.pipeline import evaluate_baseline, evaluate_folders, evaluate_model
     from fomm_cli.evaluate.reconstruct import parse_frame_shape
 
     quiet = as_json or as_csv
@@ -79,6 +86,14 @@ def evaluate(
         extractors = make_extractors(kind or "face", face_backend, torch_device.type)
         try:
             report = evaluate_folders(real, generated, extractors, frame_shape=shape, quiet=quiet)
+        finally:
+            extractors.close()
+    elif baseline:
+        assert dataset is not None
+        extractors = make_extractors(kind or "face", face_backend, torch_device.type)
+        try:
+            report = evaluate_baseline(dataset, extractors, inputs={"baseline": "first frame", "dataset": str(dataset)},
+                                       frame_shape=shape, save=save, quiet=quiet)
         finally:
             extractors.close()
     else:

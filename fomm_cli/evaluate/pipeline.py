@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from fomm_cli.errors import FommError
 from fomm_cli.evaluate.extractors import Extractors
-from fomm_cli.evaluate.reconstruct import iter_video, list_videos, reconstruct, video_key
+from fomm_cli.evaluate.reconstruct import iter_video, list_videos, reconstruct, repeat_first_frame, video_key
 from fomm_cli.evaluate.scoring import Report, VideoScores, score_video, summarize
 from fomm_cli.progress import Progress
 
@@ -45,11 +45,30 @@ def evaluate_model(model: FirstOrderModel, dataset: str | Path, extractors: Extr
     one folder of lossless PNG frames per video, written whole at the end (an existing one is replaced).
     """
     from fomm_cli.animate import Animator
+
+    animator = Animator(model, device, relative=False, adapt_scale=False, batch_size=batch_size)
+    size = (int(model.config.image_size[0]), int(model.config.image_size[1]))
+    return _evaluate(dataset, lambda path: reconstruct(animator, iter_video(path, frame_shape, size)), extractors,
+                     inputs=inputs, save=save, quiet=quiet)
+
+
+def evaluate_baseline(dataset: str | Path, extractors: Extractors, *, inputs: dict[str, str],
+                      frame_shape: tuple[int, int] | None = None, save: Path | None = None,
+                      quiet: bool = False) -> Report:
+    """Score the no-motion baseline: every frame of a test video "reconstructed" as its first frame.
+
+    The floor a motion model must beat on the same videos (frames at their own size).
+    """
+    return _evaluate(dataset, lambda path: repeat_first_frame(iter_video(path, frame_shape)), extractors,
+                     inputs=inputs, save=save, quiet=quiet)
+
+
+def _evaluate(dataset: str | Path, reconstructions: Callable[[Path], Pairs], extractors: Extractors, *,
+              inputs: dict[str, str], save: Path | None, quiet: bool) -> Report:
+    """Score ``reconstructions(path)`` (real, generated) pairs for every video of ``dataset``."""
     from fomm_cli.fsutil import replace_path, temp_dir_beside
 
     videos = keyed_videos(dataset)
-    animator = Animator(model, device, relative=False, adapt_scale=False, batch_size=batch_size)
-    size = (int(model.config.image_size[0]), int(model.config.image_size[1]))
     staging = None
     if save is not None:
         save.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +77,7 @@ def evaluate_model(model: FirstOrderModel, dataset: str | Path, extractors: Extr
     try:
         with Progress("Reconstructing", len(videos), quiet) as bar:
             for key, path in videos.items():
-                pairs: Pairs = reconstruct(animator, iter_video(path, frame_shape, size))
+                pairs = reconstructions(path)
                 if staging is not None:
                     pairs = _saving(pairs, staging / key)
                 scores.append(score_video(key, pairs, extractors))

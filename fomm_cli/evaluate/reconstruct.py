@@ -105,3 +105,13 @@ def reconstruct(animator: Animator, frames: Iterable[np.ndarray]) -> Iterator[tu
         return
     real, driving = itertools.tee(itertools.chain([first], frames))
     yield from zip(real, animator.animate(first, driving), strict=True)
+
+
+def repeat_first_frame(frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (real, first frame) pairs: the no-motion baseline's "reconstruction"."""
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        return
+    for frame in itertools.chain([first], frames):
+        yield frame, first
