@@ -158,7 +158,7 @@ class ModelConfig:
         if "model_params" not in data:
             raise FommError(f"{path}: no 'model_params' block (is this an official FOMM config?)")
         frame_shape = (data.get("dataset_params") or {}).get("frame_shape")
-        return cls.from_official(data["model_params"], frame_shape)
+        return cls.from_official(data["model_params"], frame_shape, bool(data.get("align_corners", False)))
 
     # -- sub-module constructor arguments ------------------------------------------------------------
 

@@ -31,6 +31,9 @@ def test_demo_preset_is_valid_and_small():
     demo.validate("demo")
     assert demo.model.image_size == (64, 64) and demo.train.perceptual_loss == "l1" and not demo.gan
     assert demo.dataset.id_sampling and demo.train.checkpoint_every == 500
+    # exact-identity sampling grids for a model trained here; official presets keep the reference's setting
+    assert demo.model.align_corners and TrainConfig.from_dict(yaml.safe_load(demo.to_yaml())) == demo
+    assert not TrainConfig.from_yaml(preset_path("vox-256")).model.align_corners
 
 
 def test_official_values_are_read():

@@ -81,11 +81,15 @@ class OcclusionAwareGenerator(nn.Module):
         return torch.sigmoid(self.final(out).float())
 
     def warp(self, inputs: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
-        """Sample ``inputs`` (B x C x H x W) at ``deformation`` (B x h x w x 2), resized bilinearly to H x W."""
+        """Sample ``inputs`` (B x C x H x W) at ``deformation`` (B x h x w x 2), resized bilinearly to H x W.
+
+        With ``align_corners`` the grid is resized corner to corner, which keeps an identity grid (pixel i at
+        2i/(n-1) - 1) exactly the identity; without, it is resized as the reference code does.
+        """
         h, w = inputs.shape[2:]
         if deformation.shape[1:3] != (h, w):
             deformation = F.interpolate(deformation.permute(0, 3, 1, 2), size=(h, w), mode="bilinear",
-                                        align_corners=False).permute(0, 2, 3, 1)
+                                        align_corners=self.align_corners).permute(0, 2, 3, 1)
         return F.grid_sample(inputs, deformation, align_corners=self.align_corners)
 
     def transform(self, features: torch.Tensor, motion: DenseMotion) -> torch.Tensor:

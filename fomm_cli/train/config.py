@@ -145,7 +145,9 @@ class TrainConfig:
                                                 "visualizer_params")
         except (TypeError, ValueError) as err:
             raise FommError(f"{source}: {err}") from None
-        model = ModelConfig.from_official(data["model_params"], dataset.frame_shape)
+        # A top-level ``align_corners`` (ours; official configs have none) stays in ``extra``, so it round-trips.
+        model = ModelConfig.from_official(data["model_params"], dataset.frame_shape,
+                                          bool(data.get("align_corners", False)))
         extra = {k: v for k, v in data.items()
                  if k not in ("dataset_params", "model_params", "train_params", "visualizer_params")}
         return cls(model=model, dataset=dataset, train=train, visualizer=visualizer, extra=extra)

