@@ -73,4 +73,5 @@ def animate(
     if as_json:
         print_json(summary)
     else:
-        note(f"wrote {summary['output']}: {summary['frames']} frames at {summary['fps']} fps")
+        note(f"wrote {summary['output']}: {summary['frames']} frames in {summary['seconds']:.1f} s "
+             f"({summary['fps']} frames/s)")
