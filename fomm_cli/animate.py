@@ -69,7 +69,7 @@ class EncodedSource:
 
     image: torch.Tensor
     keypoints: Keypoints
-    features: torch.Tensor
+    features: list[torch.Tensor]
     small: torch.Tensor
 
 
