@@ -113,7 +113,7 @@ def gflop_per_frame(model: FirstOrderModel, size: int) -> dict[str, float]:
             "keypoint_detector": lambda: model.kp_detector(image),
             "dense_motion": lambda: generator.dense_motion_network(small, kp, kp),
             "generator_encoder": lambda: generator.encode(image),
-            "bottleneck": lambda: generator.bottleneck(warped[-1]),
+            "bottleneck": lambda: generator.bottleneck(warped),
             "decoder": lambda: generator.decode(warped),
         }
         for name, stage in stages.items():
@@ -147,21 +147,28 @@ def stage_profile(animator: Animator, source: np.ndarray, driving: list[np.ndarr
         kp = animator.model.kp_detector(frames)
         motion = generator.dense_motion_network(encoded.small, kp, encoded.keypoints.expand(len(batch)))
         warped = generator.transform(encoded.features, motion)
+        bottleneck = generator.bottleneck(warped)
         stages = {
             "keypoint_detector": lambda: animator.model.kp_detector(frames),
             "dense_motion": lambda: generator.dense_motion_network(encoded.small, kp,
                                                                    encoded.keypoints.expand(len(batch))),
             "warp_and_occlusion": lambda: generator.transform(encoded.features, motion),
-            "bottleneck": lambda: generator.bottleneck(warped[-1]),
-            "decoder": lambda: generator.decode(warped),
+            "bottleneck": lambda: generator.bottleneck(warped),
+            "decoder": lambda: _decode_tail(generator, bottleneck),
         }
         for name, stage in stages.items():
             stage()
             start = time.perf_counter()
             stage()
             results[name] = (time.perf_counter() - start) / len(batch)
-    results["decoder"] -= results["bottleneck"]  # decode() includes the bottleneck
     return results
+
+
+def _decode_tail(generator, features: torch.Tensor) -> torch.Tensor:
+    out = features
+    for block in generator.up_blocks:
+        out = block(out)
+    return torch.sigmoid(generator.final(out))
 
 
 def child_peak_rss_mb(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:

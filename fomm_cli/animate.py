@@ -69,7 +69,7 @@ class EncodedSource:
 
     image: torch.Tensor
     keypoints: Keypoints
-    features: list[torch.Tensor]
+    features: torch.Tensor
     small: torch.Tensor
 
 
@@ -130,7 +130,7 @@ class Animator:
         kp = transfer_keypoints(source.keypoints, kp_driving, kp_reference, relative=self.relative,
                                 relative_jacobian=self.relative, scale=scale)
         kp_source = source.keypoints.expand(kp.value.shape[0])
-        return self.model.generator.animate(source.features, source.small, kp, kp_source)
+        return self.model.generator.animate(source.features, source.small, kp, kp_source, source.image)
 
     def animate(self, source: np.ndarray, driving: Iterable[np.ndarray],
                 reference: np.ndarray | None = None) -> Iterator[np.ndarray]:

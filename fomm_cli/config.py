@@ -45,7 +45,7 @@ class GeneratorConfig:
     num_down_blocks: int = 2
     num_bottleneck_blocks: int = 6
     estimate_occlusion_map: bool = True
-    skip_connections: bool = False  # ours: see OcclusionAwareGenerator
+    occlusion_blend: bool = False  # ours (see OcclusionAwareGenerator): no trace in the weights, so config.json
     dense_motion: DenseMotionConfig | None = field(default_factory=DenseMotionConfig)
 
 
@@ -87,8 +87,8 @@ class ModelConfig:
         if kp["pad"] == 0:
             del kp["pad"]
         gen = asdict(self.generator)
-        if not gen["skip_connections"]:
-            del gen["skip_connections"]
+        if not gen["occlusion_blend"]:
+            del gen["occlusion_blend"]
         dense = gen.pop("dense_motion")
         if dense is not None:
             if dense["kp_variance"] == 0.01:
@@ -294,7 +294,6 @@ def infer_config(kp_state: Mapping[str, Any], gen_state: Mapping[str, Any],
             max_features=_max_features(gen_widths, gen_be, num_down, 512),
             num_bottleneck_blocks=_count_bottleneck(gen_state),
             estimate_occlusion_map="dense_motion_network.occlusion.weight" in gen_state,
-            skip_connections=num_down > 0 and int(gen_state["final.weight"].shape[1]) != gen_be,
             dense_motion=dense,
         )
 

@@ -72,6 +72,9 @@ def test_unknown_keys_and_bad_values_are_reported(tmp_path):
         del data["model_params"]["discriminator_params"]
         data["train_params"]["loss_weights"]["generator_gan"] = 1
         TrainConfig.from_dict(data).with_overrides(perceptual_loss="l1")
+    with pytest.raises(FommError, match="occlusion_blend needs estimate_occlusion_map"):
+        load(model_params__generator_params__occlusion_blend=True,
+             model_params__generator_params__estimate_occlusion_map=False, train_params__perceptual_loss="l1")
     with pytest.raises(FommError, match="16 px"):  # 32 px x 0.25 is too small for VGG-19
         load()
     with pytest.raises(FommError, match=r"0\.3 is not 1/n"):

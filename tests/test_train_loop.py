@@ -183,36 +183,6 @@ def test_adversarial_config_trains_and_init_from_keeps_a_frozen_detector(tmp_pat
     assert any((trained.generator.state_dict()[k] != v).any() for k, v in start.generator.state_dict().items())
 
 
-def test_init_partial_grows_a_trained_model(tmp_path, capsys, data):
-    """A model with skip connections starts from one without: every tensor that fits is loaded, the decoder's
-    convs that now also read a skip start fresh and are named; a plain --init-from refuses the mismatch."""
-    import yaml
-
-    plain = write_tiny_config(tmp_path / "plain.yaml", lr_generator=0, lr_kp_detector=0)  # weights stay put
-    start = FirstOrderModel(ModelConfig.from_yaml(plain))
-    save_pretrained(start, tmp_path / "start")
-    grown = yaml.safe_load(plain.read_text())
-    grown["model_params"]["generator_params"]["skip_connections"] = True
-    (tmp_path / "grown.yaml").write_text(yaml.safe_dump(grown))
-    common = ("train", "-c", tmp_path / "grown.yaml", "--data", data, "--perceptual", "l1", "--max-steps", 1,
-              "--workers", 0, "--init-from", tmp_path / "start")
-    code, _, err = fomm(capsys, *common, "-o", tmp_path / "strict")
-    assert code != 0 and "generator weights do not fit this config" in err and "Traceback" not in err
-    code, _, err = fomm(capsys, *common, "-o", tmp_path / "run", "--init-partial")
-    assert code == 0, err
-    fresh = ("generator.up_blocks.1.conv.weight", "generator.final.weight")
-    assert f"freshly initialised: {', '.join(fresh)}\n" in err
-    trained = load_model(tmp_path / "run" / "model")
-    assert trained.config.generator.skip_connections
-    for part in ("kp_detector", "generator"):
-        mine = getattr(trained, part).state_dict()
-        for key, value in getattr(start, part).state_dict().items():
-            if f"{part}.{key}" not in fresh and "running" not in key and "batches" not in key:
-                assert torch.equal(mine[key], value), key
-    code, _, err = fomm(capsys, "train", "-o", tmp_path / "x", "-c", plain, "--init-partial")
-    assert code == 2 and "--init-partial needs --init-from" in err
-
-
 RANK_HASH = '''
 import hashlib, os, sys
 import fomm_cli.train.trainer as trainer_module

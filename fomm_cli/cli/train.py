@@ -33,9 +33,6 @@ def train(
                                             help="VGG-19 weights file (timm model.safetensors or torchvision .pth)."),
     init_from: Path | None = typer.Option(None, "--init-from",
                                           help="Start from these weights (e.g. for the -adv fine-tuning configs)."),
-    init_partial: bool = typer.Option(False, "--init-partial",
-                                      help="With --init-from: load only the tensors whose names and shapes fit "
-                                           "(a grown architecture); the rest start fresh and are listed."),
     seed: int | None = typer.Option(None, "--seed", help="Seed for initial weights, sampling and warps."),
     workers: int | None = typer.Option(None, "--workers", help="Data loading processes (0: in the main process)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N (torchrun: one GPU per process)."),
@@ -52,8 +49,6 @@ def train(
         raise UsageError(f"--perceptual must be one of {', '.join(PERCEPTUAL_KINDS)}, not {perceptual!r}")
     if workers is not None and workers < 0:
         raise UsageError("--workers must be >= 0")
-    if init_partial and init_from is None:
-        raise UsageError("--init-partial needs --init-from")
     if resume and overwrite:
         raise UsageError("--resume and -y/--overwrite exclude each other")
     overrides = {
@@ -63,8 +58,7 @@ def train(
     }
     train_config = resolve_run_config(out, config, data, resume, overrides)
     options = RunOptions(run_dir=out, resume=resume, overwrite=overwrite, workers=workers, device=device,
-                         precision=precision, vgg_weights=vgg_weights, init_from=init_from, init_partial=init_partial,
-                         quiet=as_json)
+                         precision=precision, vgg_weights=vgg_weights, init_from=init_from, quiet=as_json)
     summary = run_training(train_config, options)
     if as_json and os.environ.get("RANK", "0") == "0":  # under torchrun, one summary from rank 0
         print_json(asdict(summary))

@@ -30,18 +30,21 @@ class OcclusionAwareGenerator(nn.Module):
     (``encode`` and ``dense_motion_network.downscale``) are exposed so a pipeline can run them once per
     source and reuse them for every driving frame.
 
-    ``skip_connections`` (ours, off in every official model) also warps the encoder's finer feature maps
-    and concatenates each, occluded, after the up block of its resolution, as the Thin-Plate-Spline Motion
-    Model's generator does. The decoder then sees the warped source at full resolution instead of
-    rebuilding every detail from the coarsest map, which is what limits a small model's sharpness.
+    ``occlusion_blend`` (ours, off in every official model) shows the warped source image itself where the
+    occlusion map says it is visible, and the decoder's output only where it is not:
+    ``prediction = occlusion * warped_source + (1 - occlusion) * decoded``, as the Thin-Plate-Spline Motion
+    Model's inpainting network ends. Parts that only move come out as sharp as the source; the decoder is left
+    to inpaint what the motion cannot explain.
     """
 
     def __init__(self, num_channels: int, num_kp: int, block_expansion: int, max_features: int,
                  num_down_blocks: int, num_bottleneck_blocks: int, estimate_occlusion_map: bool = False,
                  dense_motion_params: dict | None = None, estimate_jacobian: bool = False,
-                 align_corners: bool = False, skip_connections: bool = False) -> None:
+                 align_corners: bool = False, occlusion_blend: bool = False) -> None:
         super().__init__()
         del estimate_jacobian  # part of common_params; the generator follows whatever keypoints it is given
+        if occlusion_blend and not (estimate_occlusion_map and dense_motion_params is not None):
+            raise ValueError("occlusion_blend needs a dense motion network with an occlusion map")
         self.dense_motion_network = (
             DenseMotionNetwork(num_kp=num_kp, num_channels=num_channels,
                                estimate_occlusion_map=estimate_occlusion_map, align_corners=align_corners,
@@ -54,10 +57,8 @@ class OcclusionAwareGenerator(nn.Module):
                         hourglass_width(block_expansion, max_features, i + 1))
             for i in range(num_down_blocks)
         )
-        # With skips, every up block but the first also reads the skip concatenated after the previous one.
-        widen = 2 if skip_connections else 1
         self.up_blocks = nn.ModuleList(
-            UpBlock2d(hourglass_width(block_expansion, max_features, num_down_blocks - i) * (widen if i else 1),
+            UpBlock2d(hourglass_width(block_expansion, max_features, num_down_blocks - i),
                       hourglass_width(block_expansion, max_features, num_down_blocks - i - 1))
             for i in range(num_down_blocks)
         )
@@ -65,10 +66,9 @@ class OcclusionAwareGenerator(nn.Module):
         self.bottleneck = nn.Sequential()
         for i in range(num_bottleneck_blocks):
             self.bottleneck.add_module(f"r{i}", ResBlock2d(width, kernel_size=3, padding=1))
-        self.final = nn.Conv2d(block_expansion * (widen if num_down_blocks else 1), num_channels,
-                               kernel_size=7, padding=3)
+        self.final = nn.Conv2d(block_expansion, num_channels, kernel_size=7, padding=3)
         self.align_corners = align_corners
-        self.skip_connections = skip_connections
+        self.occlusion_blend = occlusion_blend
 
     @property
     def dtype(self) -> torch.dtype:
@@ -76,24 +76,17 @@ class OcclusionAwareGenerator(nn.Module):
         sampling and occlusion stay in float32."""
         return self.final.weight.dtype
 
-    def encode(self, source: torch.Tensor) -> list[torch.Tensor]:
-        """Source features before warping (in the weights' dtype), finest first: with skip connections one
-        map per resolution (level l is B x C_l x H / 2^l x W / 2^l), otherwise only the coarsest."""
+    def encode(self, source: torch.Tensor) -> torch.Tensor:
+        """Source features before warping: B x C' x H / 2^d x W / 2^d (in the weights' dtype)."""
         out = self.first(source.to(self.dtype))
-        levels = [out]
         for block in self.down_blocks:
             out = block(out)
-            levels.append(out)
-        return levels if self.skip_connections else levels[-1:]
+        return out
 
-    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
-        """Warped ``encode`` output -> B x C x H x W in [0, 1]."""
-        out = self.bottleneck(features[-1])
-        skips = features[-2::-1]  # finer levels, coarsest first; empty without skip connections
-        for i, block in enumerate(self.up_blocks):
+    def decode(self, features: torch.Tensor) -> torch.Tensor:
+        out = self.bottleneck(features)
+        for block in self.up_blocks:
             out = block(out)
-            if i < len(skips):
-                out = torch.cat([out, skips[i]], dim=1)
         return torch.sigmoid(self.final(out).float())
 
     def warp(self, inputs: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
@@ -108,11 +101,8 @@ class OcclusionAwareGenerator(nn.Module):
                                         align_corners=self.align_corners).permute(0, 2, 3, 1)
         return F.grid_sample(inputs, deformation, align_corners=self.align_corners)
 
-    def transform(self, features: list[torch.Tensor], motion: DenseMotion) -> list[torch.Tensor]:
-        """Warp each source feature map and dim the occluded parts (Sec. 3.2); sampling runs in float32."""
-        return [self._warp_and_occlude(level, motion) for level in features]
-
-    def _warp_and_occlude(self, features: torch.Tensor, motion: DenseMotion) -> torch.Tensor:
+    def transform(self, features: torch.Tensor, motion: DenseMotion) -> torch.Tensor:
+        """Warp source features and dim the occluded parts (Sec. 3.2); sampling runs in float32."""
         out = self.warp(features.float().expand(motion.deformation.shape[0], -1, -1, -1), motion.deformation)
         if motion.occlusion_map is not None:
             occlusion = motion.occlusion_map
@@ -121,19 +111,36 @@ class OcclusionAwareGenerator(nn.Module):
             out = out * occlusion
         return out.to(features.dtype)
 
+    def predict(self, features: torch.Tensor, deformed: torch.Tensor | None, motion: DenseMotion) -> torch.Tensor:
+        """Decode the warped features; with ``occlusion_blend``, show ``deformed`` (the warped source image,
+        float32) where the occlusion map is 1."""
+        decoded = self.decode(self.transform(features, motion))
+        if not self.occlusion_blend:
+            return decoded
+        assert deformed is not None and motion.occlusion_map is not None  # __init__ and the callers see to it
+        occlusion = motion.occlusion_map.float()
+        if occlusion.shape[2:] != decoded.shape[2:]:
+            occlusion = F.interpolate(occlusion, size=decoded.shape[2:], mode="bilinear",
+                                      align_corners=self.align_corners)
+        return occlusion * deformed + (1 - occlusion) * decoded
+
     def animate(self, features: torch.Tensor, source_small: torch.Tensor, kp_driving: Keypoints,
-                kp_source: Keypoints) -> torch.Tensor:
+                kp_source: Keypoints, source: torch.Tensor) -> torch.Tensor:
         """Fast path for inference: ``features`` = encode(source), ``source_small`` = the dense motion
-        network's downscaled source, both computed once. Returns B x C x H x W predictions."""
+        network's downscaled source, both computed once; ``source``: the 1 x C x H x W float32 image.
+        Returns B x C x H x W predictions."""
         if self.dense_motion_network is None:
-            return self.decode([level.expand(kp_driving.value.shape[0], -1, -1, -1) for level in features])
+            return self.decode(features.expand(kp_driving.value.shape[0], -1, -1, -1))
         motion = self.dense_motion_network(source_small, kp_driving, kp_source)
-        return self.decode(self.transform(features, motion))
+        deformed = None
+        if self.occlusion_blend:
+            deformed = self.warp(source.float().expand(motion.deformation.shape[0], -1, -1, -1), motion.deformation)
+        return self.predict(features, deformed, motion)
 
     def forward(self, source: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints) -> GeneratorOutput:
         features = self.encode(source)
         if self.dense_motion_network is None:
             return GeneratorOutput(self.decode(features))
         motion = self.dense_motion_network(self.dense_motion_network.downscale(source), kp_driving, kp_source)
-        prediction = self.decode(self.transform(features, motion))
-        return GeneratorOutput(prediction, self.warp(source, motion.deformation), motion)
+        deformed = self.warp(source.float(), motion.deformation)
+        return GeneratorOutput(self.predict(features, deformed, motion), deformed, motion)

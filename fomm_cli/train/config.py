@@ -215,6 +215,9 @@ class TrainConfig:
             problems.append("loss_weights.perceptual has at most 5 entries (VGG-19 relu1_1 ... relu5_1)")
         if w.equivariance_jacobian != 0 and not self.model.estimate_jacobian:
             problems.append("loss_weights.equivariance_jacobian needs common_params.estimate_jacobian: True")
+        gen = self.model.generator
+        if gen.occlusion_blend and not (gen.estimate_occlusion_map and gen.dense_motion is not None):
+            problems.append("generator_params.occlusion_blend needs estimate_occlusion_map and dense_motion_params")
         if self.gan and self.model.discriminator is None:
             problems.append("loss_weights.generator_gan is non-zero but there are no discriminator_params")
         if len(self.dataset.frame_shape) != 3 or self.dataset.frame_shape[2] != self.model.num_channels:

@@ -66,7 +66,6 @@ class RunOptions:
     precision: str = "fp32"  # fp32 | bf16 | fp16 (CUDA only; with gradient scaling)
     vgg_weights: Path | None = None
     init_from: Path | None = None
-    init_partial: bool = False  # load only the init_from tensors whose names and shapes fit
     quiet: bool = False
 
 
@@ -342,30 +341,17 @@ class Trainer:
 
     # -- state ------------------------------------------------------------------------------------
 
-    def load_weights(self, weights: dict[str, dict[str, torch.Tensor]], source: str,
-                     partial: bool = False) -> list[str]:
-        """Load every part's weights. ``partial`` loads only the tensors whose names and shapes fit (a model
-        grown from a trained one) and returns the names of those left at their initialisation."""
-        left = []
+    def load_weights(self, weights: dict[str, dict[str, torch.Tensor]], source: str) -> None:
         for name, module in self.model.parts().items():
             if name not in weights:
                 if name == "discriminator":
                     continue  # e.g. adversarial fine-tuning of a model trained without a discriminator
                 raise FommError(f"{source} has no {name} weights")
-            state = weights[name]
-            if partial:
-                own = module.state_dict()
-                fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-                if not fitting:
-                    raise FommError(f"{source}: no {name} tensor fits this config")
-                left += [f"{name}.{k}" for k in own if k not in fitting]
-                state = own | fitting
             try:
-                module.load_state_dict(state)
+                module.load_state_dict(weights[name])
             except RuntimeError as err:
                 raise FommError(f"{source}: {name} weights do not fit this config "
                                 f"({str(err).splitlines()[0][:200]})") from None
-        return left
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -504,10 +490,8 @@ def _restore(trainer: Trainer, options: RunOptions, info: Dist, device: torch.de
     elif options.resume:
         note(f"no checkpoint in {options.run_dir}: starting from step 0", quiet)
     if last is None and init_source is not None:
-        left = trainer.load_weights({k: m.state_dict() for k, m in init_source.parts().items()},
-                                    str(options.init_from), partial=options.init_partial)
-        note(f"initialised from {options.init_from}"
-             + (f"; freshly initialised: {', '.join(left)}" if left else ""), quiet)
+        trainer.load_weights({k: m.state_dict() for k, m in init_source.parts().items()}, str(options.init_from))
+        note(f"initialised from {options.init_from}", quiet)
     trainer.wrap_distributed()
     if state and int(state.get("world_size", 1)) == info.world:
         _set_rng_state(state["rng"][info.rank], device)
