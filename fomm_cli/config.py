@@ -45,7 +45,7 @@ class GeneratorConfig:
     num_down_blocks: int = 2
     num_bottleneck_blocks: int = 6
     estimate_occlusion_map: bool = True
-    occlusion_blend: bool = False  # ours (see OcclusionAwareGenerator): no trace in the weights, so config.json
+    occlusion_blend: bool = False  # ours (see OcclusionAwareGenerator); no tensor shows it: only config.json does
     dense_motion: DenseMotionConfig | None = field(default_factory=DenseMotionConfig)
 
 
