@@ -47,4 +47,7 @@ def make_gif() -> None:
 
 
 if __name__ == "__main__":
-    make_gif() if "--gif" in sys.argv[1:] else make_inputs()
+    if "--gif" in sys.argv[1:]:
+        make_gif()
+    else:
+        make_inputs()
