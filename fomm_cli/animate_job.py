@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from fomm_cli.animate import Animator, prefetch
-from fomm_cli.errors import FommError, UsageError
+from fomm_cli.errors import FommError, SettingsError
 from fomm_cli.face import DEFAULT_INCREASE
 from fomm_cli.media import is_image
 from fomm_cli.media.image import fit, read_image, resize
@@ -64,9 +64,9 @@ def check_paths(options: AnimateOptions) -> None:
     if options.output.exists() and not options.overwrite:
         raise FommError(f"{options.output} exists (pass -y to overwrite)")
     if options.best_frame is not None and options.find_best_frame:
-        raise UsageError("--best-frame and --find-best-frame exclude each other")
+        raise SettingsError("--best-frame and --find-best-frame exclude each other")
     if options.best_frame is not None and options.best_frame < 0:
-        raise UsageError("--best-frame must be >= 0")
+        raise SettingsError("--best-frame must be >= 0")
 
 
 def _nth(frames: Iterator[np.ndarray], index: int, what: str) -> np.ndarray:

@@ -223,7 +223,13 @@ def _plain_number(x: float) -> float | int:
 
 # -- inference from a state dict ---------------------------------------------------------------------
 
-_SCALES_BY_KERNEL = {2 * round((n - 1) / 2 * 4) + 1: 1 / n for n in range(2, 17)}
+def anti_alias_kernel_size(scale: float) -> int:
+    """Side of the Gaussian kernel that ``AntiAliasDownsample`` uses for ``scale`` (sigma = (1 / scale - 1) / 2,
+    k = 2 round(4 sigma) + 1); config inference reads the scale back from this size."""
+    return 2 * round((1 / scale - 1) / 2 * 4) + 1
+
+
+_SCALES_BY_KERNEL = {anti_alias_kernel_size(1 / n): 1 / n for n in range(2, 17)}
 
 
 def _count(state: Mapping[str, Any], prefix: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fomm_cli.errors import FommError
+from fomm_cli.errors import ConflictingSettings, FommError
 from fomm_cli.models.model import FirstOrderModel
 
 PRESETS_DIR = Path(__file__).resolve().parent / "configs"
@@ -47,7 +47,7 @@ def load_model(model: str | None = None, *, checkpoint: str | Path | None = None
     from fomm_cli.config import ModelConfig
 
     if model is not None and checkpoint is not None:
-        raise FommError("pass either --model or --checkpoint, not both", exit_code=2)
+        raise ConflictingSettings(("model", "checkpoint"), "give one, not both")
     entry = None
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()

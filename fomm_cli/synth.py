@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fomm_cli.errors import FommError, UsageError
+from fomm_cli.errors import FommError, SettingsError
 from fomm_cli.fsutil import replace_path, temp_dir_beside
 from fomm_cli.progress import track
 
@@ -258,7 +258,7 @@ class FaceParams:
     def from_seed(cls, seed: int, clip: int = 0) -> FaceParams:
         """Appearance from ``seed`` alone, motion from ``(seed, clip)``."""
         if seed < 0 or clip < 0:
-            raise UsageError(f"seeds and clip numbers must be >= 0, got seed={seed} clip={clip}")
+            raise SettingsError(f"seeds and clip numbers must be >= 0, got seed={seed} clip={clip}")
         return cls(Appearance.sample(np.random.default_rng([seed, 0])),
                    Motion.sample(np.random.default_rng([seed, 1, clip])))
 
@@ -550,7 +550,7 @@ def _rot(yaw: float, pitch: float) -> np.ndarray:
 
 def _check_size(size: int) -> None:
     if not 16 <= size <= 2048:
-        raise UsageError(f"size must be between 16 and 2048 pixels, got {size}")
+        raise SettingsError(f"size must be between 16 and 2048 pixels, got {size}")
 
 
 class FaceRenderer:
@@ -725,7 +725,7 @@ def render_frame(params: FaceParams, t: float, size: int) -> np.ndarray:
 def render_video(seed: int, num_frames: int, size: int, clip: int = 0) -> np.ndarray:
     """Clip ``clip`` of identity ``seed``: uint8 (num_frames, size, size, 3) RGB, identical bytes per seed."""
     if num_frames < 1:
-        raise UsageError(f"need at least one frame, got {num_frames}")
+        raise SettingsError(f"need at least one frame, got {num_frames}")
     params = FaceParams.from_seed(seed, clip)
     renderer = FaceRenderer(params.appearance, size)
     return np.stack([renderer.render(params.motion.pose(t)) for t in range(num_frames)])
@@ -751,7 +751,7 @@ def identity_seed(seed: int, split: str, index: int) -> int:
     if split not in _SPLIT_CODES:
         raise ValueError(f"unknown split {split!r}")
     if seed < 0 or index < 0:
-        raise UsageError(f"seed and index must be >= 0, got seed={seed} index={index}")
+        raise SettingsError(f"seed and index must be >= 0, got seed={seed} index={index}")
     h = int(np.random.SeedSequence([seed, _SPLIT_CODES[split], index]).generate_state(1)[0]) >> 2
     return (h << 2) | _SPLIT_CODES[split]
 
@@ -760,7 +760,7 @@ def dataset_videos(seed: int, num_videos: int, num_test_videos: int, clips_per_i
     """The videos ``write_dataset`` makes, train first: ``clips_per_identity`` clips per identity (the last
     identity of a split may have fewer); test identities are numbered after the train ones."""
     if clips_per_identity < 1:
-        raise UsageError(f"clips per identity must be >= 1, got {clips_per_identity}")
+        raise SettingsError(f"clips per identity must be >= 1, got {clips_per_identity}")
     specs: list[VideoSpec] = []
     first = 0
     for split, count in (("train", num_videos), ("test", num_test_videos)):
@@ -790,18 +790,18 @@ def write_dataset(root: str | Path, num_videos: int, num_test_videos: int, num_f
     """
     root = Path(root)
     if fmt not in ("png", "mp4"):
-        raise UsageError(f"format must be png or mp4, got {fmt!r}")
+        raise SettingsError(f"format must be png or mp4, got {fmt!r}")
     if num_videos < 1 or num_test_videos < 0:
-        raise UsageError(f"need at least 1 train video and 0 or more test videos, got {num_videos} and "
+        raise SettingsError(f"need at least 1 train video and 0 or more test videos, got {num_videos} and "
                          f"{num_test_videos}")
     if num_frames < 2:
-        raise UsageError(f"videos need at least 2 frames, got {num_frames}")
+        raise SettingsError(f"videos need at least 2 frames, got {num_frames}")
     if fmt == "mp4" and size % 2:
-        raise UsageError(f"mp4 (yuv420p) needs an even frame size, got {size}")
+        raise SettingsError(f"mp4 (yuv420p) needs an even frame size, got {size}")
     if fps <= 0:
-        raise UsageError(f"fps must be positive, got {fps}")
+        raise SettingsError(f"fps must be positive, got {fps}")
     if seed < 0:
-        raise UsageError(f"seed must be >= 0, got {seed}")
+        raise SettingsError(f"seed must be >= 0, got {seed}")
     if root.exists() and not overwrite and (not root.is_dir() or any(root.iterdir())):
         raise FommError(f"{root} exists and is not an empty folder (pass -y to replace it)")
     specs = dataset_videos(seed, num_videos, num_test_videos, clips_per_identity)

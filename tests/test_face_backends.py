@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from fomm_cli.errors import FommError, UsageError
+from fomm_cli.errors import FommError, SettingsError
 from fomm_cli.face.backends import (
     DlibBackend,
     decode_heatmaps,
@@ -103,7 +103,7 @@ def test_get_backend_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     get_backend.cache_clear()
     try:
         assert get_backend("auto").name == "dlib"
-        with pytest.raises(UsageError, match="unknown face backend"):
+        with pytest.raises(SettingsError, match="unknown face backend"):
             get_backend("openface")
         with pytest.raises(FommError, match=r"s3fd-.*\.pth.*2DFAN4-.*\.pth\.tar.*hub/checkpoints"):
             get_backend("face-alignment", allow_download=False)

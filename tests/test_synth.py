@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from fomm_cli.errors import FommError, UsageError
+from fomm_cli.errors import FommError, SettingsError
 from fomm_cli.synth import (
     FaceParams,
     FaceRenderer,
@@ -37,7 +37,7 @@ def test_render_frame_matches_video_and_odd_sizes() -> None:
     frame = render_frame(FaceParams.from_seed(3), 2, 48)
     assert np.array_equal(frame, render_video(3, 3, 48)[2])
     assert render_frame(FaceParams.from_seed(3), 0.5, 37).shape == (37, 37, 3)
-    with pytest.raises(UsageError):
+    with pytest.raises(SettingsError):
         render_frame(FaceParams.from_seed(3), 0, 8)
 
 
@@ -141,7 +141,7 @@ def test_write_dataset_mp4_and_refusals(tmp_path: Path) -> None:
     with pytest.raises(FommError, match="not an empty folder"):
         write_dataset(root, 1, 0, 2, 32, seed=0, quiet=True)
     assert _listing(root) == before
-    with pytest.raises(UsageError):
+    with pytest.raises(SettingsError):
         write_dataset(tmp_path / "odd", 1, 0, 2, 33, seed=0, fmt="mp4", quiet=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces"]
 

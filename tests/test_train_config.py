@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from fomm_cli.errors import FommError, UsageError
+from fomm_cli.errors import FommError, SettingsError
 from fomm_cli.pretrained import PRESETS_DIR, preset_path
 from fomm_cli.train.config import TrainConfig
 from fomm_cli.train.trainer import resolve_run_config
@@ -103,7 +103,7 @@ def test_resume_uses_the_saved_config_and_refuses_another_model(tmp_path):
     assert changed.gan and changed.dataset.root_dir == str(tmp_path / "data")  # training settings may change
     with pytest.raises(FommError, match="different model"):
         resolve_run_config(run, "vox-256", None, resume=True, overrides={})
-    with pytest.raises(UsageError, match="--config is required"):
+    with pytest.raises(SettingsError, match="--config is required"):
         resolve_run_config(tmp_path / "new", None, tmp_path, resume=False, overrides={})
-    with pytest.raises(UsageError, match="--data is required"):
+    with pytest.raises(SettingsError, match="--data is required"):
         resolve_run_config(tmp_path / "new", str(tmp_path / "tiny.yaml"), None, resume=False, overrides={})

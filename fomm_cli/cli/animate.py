@@ -51,13 +51,13 @@ def animate(
 ) -> None:
     """Animate SOURCE with the motion of DRIVING (relative motion with adapted scale by default)."""
     from fomm_cli.animate_job import AnimateOptions, check_paths, run_animation
-    from fomm_cli.errors import UsageError
+    from fomm_cli.errors import SettingsError
     from fomm_cli.pretrained import load_model
 
     if fit not in ("crop", "pad", "stretch"):
-        raise UsageError(f"--fit must be crop, pad or stretch, not {fit!r}")
+        raise SettingsError(f"--fit must be crop, pad or stretch, not {fit!r}")
     if increase < 0:
-        raise UsageError("--increase must be >= 0")
+        raise SettingsError("--increase must be >= 0")
     options = AnimateOptions(
         source=source, driving=driving, output=output, relative=not absolute, adapt_scale=not no_adapt_scale,
         best_frame=best_frame, find_best_frame=find_best_frame, paste_back=paste_back, crop_driving=crop_driving,

@@ -13,7 +13,7 @@ import click
 import typer
 
 from fomm_cli.cli import animate, crop, data, evaluate, models, train
-from fomm_cli.errors import FommError
+from fomm_cli.errors import FommError, SettingsError
 
 app = typer.Typer(
     name="fomm",
@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("FOMM_DEBUG"):
             raise
         print(f"fomm: error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
-    except click.exceptions.UsageError as err:
+        sys.exit(2 if isinstance(err, SettingsError) else 1)
+    except click.exceptions.SettingsError as err:
         err.show()
         sys.exit(err.exit_code)
     except click.exceptions.Exit as err:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from fomm_cli.errors import FommError, UsageError
+from fomm_cli.errors import FommError, SettingsError
 from fomm_cli.face import (
     BACKEND_NAMES,
     DEFAULT_CROP_SIZE,
@@ -52,20 +52,20 @@ def crop(
     from fomm_cli.cli.common import note, print_json
 
     if size < 16:
-        raise UsageError(f"--size must be at least 16, not {size}")
+        raise SettingsError(f"--size must be at least 16, not {size}")
     if increase < 0:
-        raise UsageError(f"--increase must be >= 0, not {increase}")
+        raise SettingsError(f"--increase must be >= 0, not {increase}")
     if min_frames < 1:
-        raise UsageError(f"--min-frames must be >= 1, not {min_frames}")
+        raise SettingsError(f"--min-frames must be >= 1, not {min_frames}")
     if detect_size < 64:
-        raise UsageError(f"--detect-size must be at least 64, not {detect_size}")
+        raise SettingsError(f"--detect-size must be at least 64, not {detect_size}")
     if face_backend not in BACKEND_NAMES:
-        raise UsageError(f"--face-backend must be one of {', '.join(BACKEND_NAMES)}, not {face_backend!r}")
+        raise SettingsError(f"--face-backend must be one of {', '.join(BACKEND_NAMES)}, not {face_backend!r}")
     for path in inputs:
         if not path.exists():
-            raise UsageError(f"input not found: {path}")
+            raise SettingsError(f"input not found: {path}")
     if output_dir.exists() and not output_dir.is_dir():
-        raise UsageError(f"--output-dir {output_dir} is a file")
+        raise SettingsError(f"--output-dir {output_dir} is a file")
     output_dir.mkdir(parents=True, exist_ok=True)
 
     from fomm_cli.face.backends import get_backend

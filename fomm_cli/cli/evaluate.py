@@ -49,27 +49,28 @@ def evaluate(
     averaged as in the authors' evaluation scripts. With --real/--generated, score existing videos instead;
     with --baseline, the repeated first frame (the floor a model must beat).
     """
-    from fomm_cli.errors import FommError, UsageError
+    from fomm_cli.errors import FommError, SettingsError
 
     folders = real is not None or generated is not None
     if folders:
         if real is None or generated is None:
-            raise UsageError("--real and --generated go together")
+            raise SettingsError("--real and --generated go together")
         if dataset is not None or model is not None or checkpoint is not None or save is not None:
-            raise UsageError("--real/--generated score existing videos: drop DATASET, --model, --checkpoint and --save")
+            raise SettingsError(
+                "--real/--generated score existing videos: drop DATASET, --model, --checkpoint and --save")
         if baseline:
-            raise UsageError("--baseline scores a DATASET, not --real/--generated folders")
+            raise SettingsError("--baseline scores a DATASET, not --real/--generated folders")
     else:
         if dataset is None:
-            raise UsageError("give a DATASET test folder and --model or --checkpoint, or --real and --generated")
+            raise SettingsError("give a DATASET test folder and --model or --checkpoint, or --real and --generated")
         if baseline and (model is not None or checkpoint is not None):
-            raise UsageError("--baseline needs no model: drop --model and --checkpoint")
+            raise SettingsError("--baseline needs no model: drop --model and --checkpoint")
         if not baseline and model is None and checkpoint is None:
-            raise UsageError("give --model NAME or --checkpoint PATH to reconstruct the test videos with")
+            raise SettingsError("give --model NAME or --checkpoint PATH to reconstruct the test videos with")
     if as_json and as_csv:
-        raise UsageError("--json and --csv are exclusive")
+        raise SettingsError("--json and --csv are exclusive")
     if kind not in (None, "face", "body"):
-        raise UsageError(f"--kind must be face or body, not {kind!r}")
+        raise SettingsError(f"--kind must be face or body, not {kind!r}")
     if save is not None and save.exists() and not overwrite:
         raise FommError(f"{save} exists (pass -y to overwrite)")
 

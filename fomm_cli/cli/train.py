@@ -40,17 +40,17 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Train a FOMM model on your videos (one process, or many with torchrun)."""
-    from fomm_cli.errors import UsageError
+    from fomm_cli.errors import SettingsError
     from fomm_cli.train.config import PERCEPTUAL_KINDS
     from fomm_cli.train.trainer import RunOptions, resolve_run_config
     from fomm_cli.train.trainer import train as run_training
 
     if perceptual is not None and perceptual not in PERCEPTUAL_KINDS:
-        raise UsageError(f"--perceptual must be one of {', '.join(PERCEPTUAL_KINDS)}, not {perceptual!r}")
+        raise SettingsError(f"--perceptual must be one of {', '.join(PERCEPTUAL_KINDS)}, not {perceptual!r}")
     if workers is not None and workers < 0:
-        raise UsageError("--workers must be >= 0")
+        raise SettingsError("--workers must be >= 0")
     if resume and overwrite:
-        raise UsageError("--resume and -y/--overwrite exclude each other")
+        raise SettingsError("--resume and -y/--overwrite exclude each other")
     overrides = {
         "max_steps": max_steps, "num_epochs": epochs, "batch_size": batch_size, "num_repeats": num_repeats,
         "checkpoint_every": checkpoint_every, "keep_checkpoints": keep, "log_every": log_every,

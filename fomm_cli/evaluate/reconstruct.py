@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fomm_cli.errors import FommError
+from fomm_cli.errors import FommError, InvalidSetting
 from fomm_cli.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 if TYPE_CHECKING:
@@ -60,9 +60,9 @@ def parse_frame_shape(text: str) -> tuple[int, int]:
     try:
         height, width = (int(p) for p in parts)
     except ValueError:
-        raise FommError(f"--frame-shape must be HEIGHTxWIDTH, e.g. 256x256, not {text!r}", exit_code=2) from None
+        raise InvalidSetting("frame_shape", text, "HEIGHTxWIDTH, e.g. 256x256") from None
     if height < 1 or width < 1:
-        raise FommError(f"--frame-shape must be positive, not {text!r}", exit_code=2)
+        raise InvalidSetting("frame_shape", text, "two positive sizes, HEIGHTxWIDTH")
     return height, width
 
 

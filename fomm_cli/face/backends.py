@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fomm_cli.errors import FommError, UsageError
+from fomm_cli.errors import FommError, SettingsError
 from fomm_cli.face import BACKEND_NAMES, DEFAULT_DETECT_SIZE
 
 log = logging.getLogger(__name__)
@@ -356,7 +356,7 @@ def get_backend(name: str = "auto", device: str = "cpu", allow_download: bool = 
     if name == "face-alignment":
         return FaceAlignmentBackend(device, allow_download=allow_download)
     if name != "auto":
-        raise UsageError(f"unknown face backend {name!r}; choose one of {', '.join(BACKEND_NAMES)}")
+        raise SettingsError(f"unknown face backend {name!r}; choose one of {', '.join(BACKEND_NAMES)}")
     if _face_alignment_cached():
         try:
             backend: FaceBackend = FaceAlignmentBackend(device, allow_download=False)

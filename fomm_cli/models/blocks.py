@@ -2,8 +2,7 @@
 
 Conventions:
 - Feature maps are B x C x H x W.
-- Coordinates are (x, y) in [-1, 1], x = column; pixel i of n maps to 2 i / (n - 1) - 1
-  (the corners of the grid are the centres of the corner pixels).
+- Coordinates and sampling follow ``fomm_cli.geometry``.
 - Sub-module and parameter names mirror the official checkpoints, so their state dicts load unchanged.
 """
 
@@ -13,26 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def make_coordinate_grid(height: int, width: int, dtype: torch.dtype = torch.float32,
-                         device: torch.device | str | None = None) -> torch.Tensor:
-    """An H x W x 2 grid of (x, y) pixel-centre coordinates in [-1, 1]."""
-    x = torch.arange(width, dtype=dtype, device=device)
-    y = torch.arange(height, dtype=dtype, device=device)
-    # Written as 2 * (i / (n - 1)) - 1 to match the reference's float rounding bit for bit.
-    x = 2 * (x / (width - 1)) - 1
-    y = 2 * (y / (height - 1)) - 1
-    return torch.stack([x.view(1, -1).expand(height, width), y.view(-1, 1).expand(height, width)], dim=-1)
-
-
-def keypoint_heatmaps(keypoints: torch.Tensor, height: int, width: int, variance: float) -> torch.Tensor:
-    """Unnormalised Gaussians around keypoints.
-
-    keypoints: ... x K x 2 in [-1, 1]. Returns ... x K x H x W with exp(-|z - kp|^2 / (2 variance)).
-    """
-    grid = make_coordinate_grid(height, width, keypoints.dtype, keypoints.device)
-    diff = grid - keypoints[..., None, None, :]
-    return torch.exp(-0.5 * (diff**2).sum(-1) / variance)
+from fomm_cli.config import anti_alias_kernel_size
 
 
 class AntiAliasDownsample(nn.Module):
@@ -45,7 +25,7 @@ class AntiAliasDownsample(nn.Module):
     def __init__(self, channels: int, scale: float) -> None:
         super().__init__()
         sigma = (1 / scale - 1) / 2
-        kernel_size = 2 * round(sigma * 4) + 1
+        kernel_size = anti_alias_kernel_size(scale)
         self.pad = kernel_size // 2
         self.stride = int(1 / scale)
         self.groups = channels
@@ -54,10 +34,6 @@ class AntiAliasDownsample(nn.Module):
         kernel = g[:, None] * g[None, :]
         kernel = kernel / kernel.sum()
         self.register_buffer("weight", kernel.expand(channels, 1, kernel_size, kernel_size).clone())
-
-    @staticmethod
-    def kernel_size_for(scale: float) -> int:
-        return 2 * round((1 / scale - 1) / 2 * 4) + 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.pad(x, (self.pad, self.pad, self.pad, self.pad))

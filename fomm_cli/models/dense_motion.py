@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fomm_cli.models.blocks import AntiAliasDownsample, Hourglass, keypoint_heatmaps, make_coordinate_grid
+from fomm_cli.geometry import coordinate_grid, gaussian_heatmaps, sample
+from fomm_cli.models.blocks import AntiAliasDownsample, Hourglass
 from fomm_cli.models.keypoints import Keypoints
 
 
@@ -61,7 +62,7 @@ class DenseMotionNetwork(nn.Module):
         z -> kp_source + J_source J_driving^-1 (z - kp_driving)
         """
         b = kp_driving.value.shape[0]
-        identity = make_coordinate_grid(h, w, kp_driving.value.dtype, kp_driving.value.device)
+        identity = coordinate_grid(h, w, kp_driving.value.dtype, kp_driving.value.device)
         offset = identity.view(1, 1, h, w, 2) - kp_driving.value.view(b, self.num_kp, 1, 1, 2)
         if kp_driving.jacobian is not None and kp_source.jacobian is not None:
             jacobian = torch.matmul(kp_source.jacobian, torch.inverse(kp_driving.jacobian))
@@ -76,14 +77,14 @@ class DenseMotionNetwork(nn.Module):
         source_small = source_small.expand(b, c, h, w)
 
         # Eq. 6: difference of Gaussians around driving and source keypoints, zero for the background.
-        heatmaps = (keypoint_heatmaps(kp_driving.value, h, w, self.kp_variance)
-                    - keypoint_heatmaps(kp_source.value, h, w, self.kp_variance))
+        heatmaps = (gaussian_heatmaps(kp_driving.value, h, w, self.kp_variance)
+                    - gaussian_heatmaps(kp_source.value, h, w, self.kp_variance))
         heatmaps = torch.cat([heatmaps.new_zeros(b, 1, h, w), heatmaps], dim=1)
 
         motions = self.sparse_motions(h, w, kp_driving, kp_source)
         k1 = self.num_kp + 1
         sources = source_small.unsqueeze(1).expand(b, k1, c, h, w).reshape(b * k1, c, h, w)
-        deformed = F.grid_sample(sources, motions.reshape(b * k1, h, w, 2), align_corners=self.align_corners)
+        deformed = sample(sources, motions.reshape(b * k1, h, w, 2), align_corners=self.align_corners)
         deformed = deformed.view(b, k1, c, h, w)
 
         # The hourglass runs in the weights' dtype (a half-precision copy for fast inference); keypoint

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fomm_cli.models.blocks import hourglass_width, keypoint_heatmaps
+from fomm_cli.geometry import gaussian_heatmaps
+from fomm_cli.models.blocks import hourglass_width
 
 
 def scale_key(scale: float) -> str:
@@ -62,7 +63,7 @@ class Discriminator(nn.Module):
         if self.use_kp:
             if kp_value is None:
                 raise ValueError("this discriminator is conditioned on keypoints (use_kp)")
-            out = torch.cat([out, keypoint_heatmaps(kp_value, x.shape[2], x.shape[3], self.kp_variance)], dim=1)
+            out = torch.cat([out, gaussian_heatmaps(kp_value, x.shape[2], x.shape[3], self.kp_variance)], dim=1)
         features = []
         for block in self.down_blocks:
             out = block(out)

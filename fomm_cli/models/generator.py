@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from fomm_cli.geometry import resize_map, warp
 from fomm_cli.models.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, hourglass_width
 from fomm_cli.models.dense_motion import DenseMotion, DenseMotionNetwork
 from fomm_cli.models.keypoints import Keypoints
@@ -95,20 +95,15 @@ class OcclusionAwareGenerator(nn.Module):
         With ``align_corners`` the grid is resized corner to corner, which keeps an identity grid (pixel i at
         2i/(n-1) - 1) exactly the identity; without, it is resized as the reference code does.
         """
-        h, w = inputs.shape[2:]
-        if deformation.shape[1:3] != (h, w):
-            deformation = F.interpolate(deformation.permute(0, 3, 1, 2), size=(h, w), mode="bilinear",
-                                        align_corners=self.align_corners).permute(0, 2, 3, 1)
-        return F.grid_sample(inputs, deformation, align_corners=self.align_corners)
+        return warp(inputs, deformation, align_corners=self.align_corners)
 
     def transform(self, features: torch.Tensor, motion: DenseMotion) -> torch.Tensor:
         """Warp source features and dim the occluded parts (Sec. 3.2); sampling runs in float32."""
         out = self.warp(features.float().expand(motion.deformation.shape[0], -1, -1, -1), motion.deformation)
         if motion.occlusion_map is not None:
-            occlusion = motion.occlusion_map
-            if occlusion.shape[2:] != out.shape[2:]:
-                occlusion = F.interpolate(occlusion, size=out.shape[2:], mode="bilinear", align_corners=False)
-            out = out * occlusion
+            # Resized edge to edge whatever the model's setting: the official code does, and every model
+            # here (the demo's included) was trained that way.
+            out = out * resize_map(motion.occlusion_map, out.shape[2:], align_corners=False)
         return out.to(features.dtype)
 
     def predict(self, features: torch.Tensor, deformed: torch.Tensor | None, motion: DenseMotion) -> torch.Tensor:
@@ -118,10 +113,7 @@ class OcclusionAwareGenerator(nn.Module):
         if not self.occlusion_blend:
             return decoded
         assert deformed is not None and motion.occlusion_map is not None  # __init__ and the callers see to it
-        occlusion = motion.occlusion_map.float()
-        if occlusion.shape[2:] != decoded.shape[2:]:
-            occlusion = F.interpolate(occlusion, size=decoded.shape[2:], mode="bilinear",
-                                      align_corners=self.align_corners)
+        occlusion = resize_map(motion.occlusion_map.float(), decoded.shape[2:], align_corners=self.align_corners)
         return occlusion * deformed + (1 - occlusion) * decoded
 
     def animate(self, features: torch.Tensor, source_small: torch.Tensor, kp_driving: Keypoints,

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fomm_cli.models.blocks import AntiAliasDownsample, Hourglass, make_coordinate_grid
+from fomm_cli.geometry import coordinate_grid
+from fomm_cli.models.blocks import AntiAliasDownsample, Hourglass
 from fomm_cli.models.keypoints import Keypoints
 
 
@@ -53,7 +54,7 @@ class KeypointDetector(nn.Module):
         b, k, h, w = logits.shape
         heatmap = F.softmax(logits.view(b, k, -1) / self.temperature, dim=2).view(b, k, h, w)
 
-        grid = make_coordinate_grid(h, w, heatmap.dtype, heatmap.device)
+        grid = coordinate_grid(h, w, heatmap.dtype, heatmap.device)
         value = (heatmap.unsqueeze(-1) * grid).sum(dim=(2, 3))
 
         jacobian = None

@@ -30,7 +30,7 @@ import torch.distributed as dist
 from torch import nn
 
 from fomm_cli.checkpoints import load_model
-from fomm_cli.errors import FommError, UsageError
+from fomm_cli.errors import FommError, SettingsError
 from fomm_cli.models.generator import GeneratorOutput
 from fomm_cli.models.keypoints import Keypoints
 from fomm_cli.models.model import FirstOrderModel
@@ -103,17 +103,17 @@ def resolve_run_config(run_dir: Path, config: str | None, data: Path | None, res
     elif saved is not None:
         result = saved
     else:
-        raise UsageError("--config is required (a YAML file or a preset name) unless resuming a run")
+        raise SettingsError("--config is required (a YAML file or a preset name) unless resuming a run")
     if data is not None:
         result.dataset.root_dir = str(data)
     if not result.dataset.root_dir:
-        raise UsageError("--data is required (the config names no dataset_params.root_dir)")
+        raise SettingsError("--data is required (the config names no dataset_params.root_dir)")
     # Absolute, so that a resumed run finds its data from any working directory.
     result.dataset.root_dir = str(Path(result.dataset.root_dir).expanduser().resolve())
     try:
         return result.with_overrides(**overrides)
     except ValueError as err:
-        raise UsageError(str(err)) from None
+        raise SettingsError(str(err)) from None
 
 
 # -- distributed setup ---------------------------------------------------------------------------------
@@ -140,14 +140,14 @@ def _setup(device_arg: str) -> tuple[Dist, torch.device]:
         device_arg = "cuda" if torch.cuda.is_available() else "cpu"
     if device_arg.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise UsageError(f"--device {device_arg}: CUDA is not available")
+            raise SettingsError(f"--device {device_arg}: CUDA is not available")
         device = torch.device(device_arg if world == 1 or ":" in device_arg else f"cuda:{local_rank}")
         torch.cuda.set_device(device)
     elif device_arg == "cpu":
         device = torch.device("cpu")
         torch.set_flush_denormal(True)  # random-init nets produce denormals that slow CPU kernels 10x
     else:
-        raise UsageError(f"--device must be auto, cpu or cuda[:N], not {device_arg!r}")
+        raise SettingsError(f"--device must be auto, cpu or cuda[:N], not {device_arg!r}")
     if world > 1 and not dist.is_initialized():
         if device.type == "cuda":
             dist.init_process_group("nccl", device_id=device)
@@ -165,9 +165,9 @@ _PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``--precision`` (None: full precision)."""
     if precision not in _PRECISIONS:
-        raise UsageError(f"--precision must be fp32, bf16 or fp16, not {precision!r}")
+        raise SettingsError(f"--precision must be fp32, bf16 or fp16, not {precision!r}")
     if precision == "fp16" and device.type != "cuda":
-        raise UsageError("--precision fp16 needs a CUDA device (use bf16 on CPU)")
+        raise SettingsError("--precision fp16 needs a CUDA device (use bf16 on CPU)")
     return _PRECISIONS[precision]
 
 

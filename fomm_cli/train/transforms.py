@@ -13,9 +13,8 @@ belongs at T(z) in the original. The jacobian of T is analytic (no double backwa
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from fomm_cli.models.blocks import make_coordinate_grid
+from fomm_cli.geometry import coordinate_grid, sample
 
 _EPS = 1e-9  # inside the log: U and its gradient stay finite (and 0) at the control points
 
@@ -30,7 +29,7 @@ class RandomWarp:
         self.control: torch.Tensor | None = None
         self.weights: torch.Tensor | None = None
         if sigma_tps > 0 and points_tps > 0:
-            self.control = make_coordinate_grid(points_tps, points_tps).view(-1, 2).to(device)  # P x 2
+            self.control = coordinate_grid(points_tps, points_tps).view(-1, 2).to(device)  # P x 2
             self.weights = (sigma_tps * torch.randn(batch, points_tps**2, 2)).to(device)  # B x P x 2
 
     def _tps_terms(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,7 +61,7 @@ class RandomWarp:
     def warp_image(self, image: torch.Tensor) -> torch.Tensor:
         """Resample B x C x H x W so that output(z) = image(T(z)); borders are reflected."""
         b, _, h, w = image.shape
-        grid = make_coordinate_grid(h, w, image.dtype, image.device).view(1, h * w, 2).expand(b, -1, -1)
+        grid = coordinate_grid(h, w, image.dtype, image.device).view(1, h * w, 2).expand(b, -1, -1)
         grid = self.warp_points(grid).view(b, h, w, 2)
-        # align_corners=True matches the pixel-centre convention of make_coordinate_grid exactly.
-        return F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
+        # align_corners=True matches the pixel-centre convention of coordinate_grid exactly.
+        return sample(image, grid, padding_mode="reflection", align_corners=True)

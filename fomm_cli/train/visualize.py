@@ -11,16 +11,15 @@ import colorsys
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from fomm_cli.geometry import resize_map
 from fomm_cli.train.config import VisualizerParams
 
 
 def _to_uint8(images: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     """B x C x h x w in [0, 1] (C = 1 or 3) -> B x H x W x 3 uint8 at ``size``."""
     images = images.detach().float()
-    if images.shape[2:] != size:
-        images = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
+    images = resize_map(images, size, align_corners=False)
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)
     return (images.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
