@@ -115,11 +115,17 @@ def run_animation(model: FirstOrderModel, options: AnimateOptions, model_label: 
                                  f"{size[1]}x{size[0]} ({options.fit})")
         source = fit(full_source, size, options.fit)
 
-    def driving_frames() -> Iterator[np.ndarray]:
-        if options.crop_driving:
-            from fomm_cli.face.source import crop_driving_frames
+    cropper = None
+    if options.crop_driving:
+        from fomm_cli.face.source import DrivingCropper
+        from fomm_cli.reporting import ConsoleReporter, Reporter
 
-            return crop_driving_frames(options.driving, backend, size, options.increase, quiet=options.quiet)
+        cropper = DrivingCropper.from_video(options.driving, backend, size, increase=options.increase,
+                                            reporter=Reporter() if options.quiet else ConsoleReporter())
+
+    def driving_frames() -> Iterator[np.ndarray]:
+        if cropper is not None:
+            return iter(cropper)  # the face tube is analysed on the first pass only
         return (fit(frame, size, options.fit) for frame in iter_frames(options.driving))
 
     if (info.width, info.height) != (size[1], size[0]) and not options.crop_driving:

@@ -4,6 +4,14 @@ Face models (vox) only work on tight, aligned square crops; this package finds t
 Submodules are imported directly (``from fomm_cli.face.backends import get_backend``) so that
 importing the package stays cheap: dlib, face-alignment and torch load only when a backend is built.
 
+- backends.py: the ``Face`` value, the backend protocol, ``get_backend`` (auto choice);
+  dlib_backend.py, fan_backend.py: the two backends.
+- crop.py: box math, square crop boxes, face tubes. scan.py: faces across video frames (full scans
+  every few frames, tracking in between). clips.py: ``fomm crop``'s detection and frame writing.
+- source.py: the source face and the driving video's face tube for ``fomm animate``; select.py: which
+  faces of a photo to animate; composite.py and paste.py: animated crops back into the photo.
+- best_frame.py, identity.py: pose matching and identity descriptors.
+
 Conventions: images are uint8 H x W x 3 RGB numpy arrays; boxes are float ``[x1, y1, x2, y2]`` in
 pixels of the image they were found in (x = column), or integer squares once a crop is decided.
 """
@@ -14,8 +22,8 @@ pixels of the image they were found in (x = column), or integer squares once a c
 # Margin added on each side of the face box, as a fraction of its larger side: 0.5 makes the face half
 # the crop, which frames head, hair and neck the way the VoxCeleb crops used to train face models do.
 DEFAULT_INCREASE = 0.5
-# Longest image side the detector sees; faces smaller than ~10% of it are missed.
-DEFAULT_DETECT_SIZE = 640
+# Smallest face width (pixels of the input) the detectors look for: smaller finds smaller faces, slower.
+DEFAULT_MIN_FACE = 40
 # One second at 25 fps: shorter face tracks are usually detector flicker, not a usable clip.
 DEFAULT_MIN_FRAMES = 25
 # Side of the crops written by `fomm crop` (the size of the official face models).
