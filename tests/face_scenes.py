@@ -27,12 +27,14 @@ BACKGROUND_COLOUR = (40, 60, 90)
 @dataclass(eq=False)
 class Sample:
     """A photo and where its face is: ``face`` float ``[x1, y1, x2, y2]`` (width = face width);
-    ``margin``: how much of the photo around the face is pasted, in face widths on each side."""
+    ``margin``: how much of the photo around the face is pasted, in face widths on each side (at most the
+    whole photo); ``soft_edge``: the width of the blend into the scene, as a fraction of the pasted part."""
 
     name: str
     image: np.ndarray
     face: np.ndarray
     margin: float = 0.7
+    soft_edge: float = 0.15
 
 
 @functools.cache
@@ -52,7 +54,7 @@ def astronaut_samples() -> tuple[Sample, ...]:
 @functools.cache
 def lfw_samples(limit: int = 100) -> tuple[Sample, ...]:
     """The LFW faces (25 x 25 grey crops, enlarged 4x) whose landmarks dlib finds at that size, each with its
-    measured face box. The crops are tight, so they are pasted whole (margin 0.1)."""
+    measured face box. The crops are tight, so they are pasted whole, with a narrow soft edge."""
     from fomm_cli.face.dlib_backend import DlibBackend
 
     detector = DlibBackend()
@@ -66,7 +68,7 @@ def lfw_samples(limit: int = 100) -> tuple[Sample, ...]:
             continue
         lm = found[0].landmarks
         box = np.array([lm[:17, 0].min(), lm[17:27, 1].min(), lm[:17, 0].max(), lm[:, 1].max()], np.float32) - 50
-        samples.append(Sample(f"lfw-{index}", image, box, margin=0.1))
+        samples.append(Sample(f"lfw-{index}", image, box, margin=1.0, soft_edge=0.03))
     return tuple(samples)
 
 
@@ -119,7 +121,7 @@ def place(canvas: np.ndarray, sample: Sample, width: float, centre: tuple[float,
     flags = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     patch = cv2.warpAffine(sample.image, matrix, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
     alpha = np.zeros(sample.image.shape[:2], np.float32)
-    inset = max(1, round(0.15 * (sx2 - sx1))) if sample.margin > 0.3 else max(1, round(0.03 * (sx2 - sx1)))
+    inset = max(1, round(sample.soft_edge * (sx2 - sx1)))
     alpha[sy1:sy2, sx1:sx2] = 1.0
     alpha = cv2.GaussianBlur(cv2.erode(alpha, np.ones((inset, inset), np.uint8)), (0, 0), inset / 2)
     alpha = cv2.warpAffine(alpha, matrix, size, flags=cv2.INTER_LINEAR)[..., None]
