@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from fomm_cli.errors import FommError, InvalidSetting
+from fomm_cli.errors import FommError, InvalidSetting, one_of
 from fomm_cli.face import BACKEND_NAMES, DEFAULT_MIN_FACE
 from fomm_cli.reporting import Reporter
 
@@ -130,7 +130,7 @@ def get_backend(
         reporter.note("face backend: face-alignment")
         return backend
     if name != "auto":
-        raise InvalidSetting("face_backend", name, f"{', '.join(BACKEND_NAMES[:-1])} or {BACKEND_NAMES[-1]}")
+        raise InvalidSetting("face_backend", name, one_of(BACKEND_NAMES))
 
     usable, reason = _face_alignment_usable(allow_download)
     if usable:

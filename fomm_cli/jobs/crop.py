@@ -22,6 +22,7 @@ from fomm_cli.errors import (
     NoFaceFound,
     OutputExists,
     UnsafeOutput,
+    one_of,
 )
 from fomm_cli.face import (
     BACKEND_NAMES,
@@ -41,19 +42,19 @@ class Options:
     face_backend: auto, face-alignment or dlib; device: for face-alignment. print_commands: write nothing,
     return ffmpeg commands. overwrite: replace existing crops."""
 
-    inputs: tuple[Path, ...]
+    inputs: list[Path]
     output_dir: Path
     size: int = DEFAULT_CROP_SIZE
     increase: float = DEFAULT_INCREASE
     min_frames: int = DEFAULT_MIN_FRAMES
-    min_face: float = DEFAULT_MIN_FACE
+    min_face: int = DEFAULT_MIN_FACE
     face_backend: str = "auto"
     device: str = "auto"
     print_commands: bool = False
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "inputs", tuple(Path(p) for p in self.inputs))
+        object.__setattr__(self, "inputs", [Path(p) for p in self.inputs])
         object.__setattr__(self, "output_dir", Path(self.output_dir))
         if not self.inputs:
             raise MissingSetting("inputs", "at least one video, folder of frames or image")
@@ -66,8 +67,7 @@ class Options:
         if not self.min_face >= 8:
             raise InvalidSetting("min_face", self.min_face, "at least 8 (pixels)")
         if self.face_backend not in BACKEND_NAMES:
-            raise InvalidSetting("face_backend", self.face_backend,
-                                 f"{', '.join(BACKEND_NAMES[:-1])} or {BACKEND_NAMES[-1]}")
+            raise InvalidSetting("face_backend", self.face_backend, one_of(BACKEND_NAMES))
 
 
 @dataclass
