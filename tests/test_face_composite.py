@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fomm_cli.face.composite import Compositor
-from fomm_cli.face.paste import paste_back
+from fomm_cli.face.composite import Compositor, feather_mask, paste_back
 
 RED, BLUE, GREEN = (230, 20, 20), (20, 20, 230), (20, 200, 20)
 
@@ -26,12 +25,34 @@ def outside(shape: tuple[int, ...], boxes: list[np.ndarray]) -> np.ndarray:
     return mask
 
 
-def test_one_face_is_the_single_face_paste_back() -> None:
+def test_feather_mask_is_one_inside_and_ramps_down_to_the_edges() -> None:
+    mask = feather_mask(100, 80, 0.1)
+    assert mask.shape == (100, 80) and mask.dtype == np.float32
+    assert not mask.flags.writeable  # cached and shared between frames
+    assert mask[20:80, 20:60].min() == 1.0
+    assert 0 < mask.min() < 0.05 and mask[0, 0] == mask.min()
+    np.testing.assert_allclose(mask, mask[::-1, ::-1])
+    assert (np.diff(mask[50, :40]) >= 0).all()
+
+
+def test_one_face_is_blended_with_its_mask_and_nothing_outside_changes() -> None:
+    import cv2
+
     image = photo()
-    box = np.array([150, 50, 278, 178])
+    before = image.copy()
+    box = np.array([150, 50, 278, 178])  # 128 px square
     crop = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    composited = Compositor(image, [box]).paste([crop])
-    assert np.abs(composited.astype(int) - paste_back(image, crop, box).astype(int)).max() <= 1
+    out = paste_back(image, crop, box)
+    np.testing.assert_array_equal(image, before)  # the photo is not modified
+    keep = outside(image.shape, [box])
+    np.testing.assert_array_equal(out[keep], image[keep])  # bit-identical outside the box
+    mask = feather_mask(128, 128)[..., None]
+    resized = cv2.resize(crop, (128, 128), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    expected = image[50:178, 150:278] * (1 - mask) + resized * mask
+    assert np.abs(out[50:178, 150:278] - expected).max() <= 0.51
+    np.testing.assert_array_equal(out[80:148, 180:248], np.clip(resized[30:98, 30:98], 0, 255).round())
+    with pytest.raises(ValueError, match="not inside"):
+        paste_back(image, crop, np.array([450, 250, 550, 350]))
 
 
 def test_overlapping_crops_keep_each_face_and_meet_without_a_seam() -> None:
@@ -83,7 +104,7 @@ def test_a_group_photo_animated_face_by_face() -> None:
     samples = astronaut_samples()
     image, _ = scene((360, 640), [(samples[0], 50, (120, 160)), (samples[1], 60, (230, 200)),
                                   (samples[3], 70, (480, 170))])
-    crops = crop_faces(image, DlibBackend(), "all", size=64)
+    crops = crop_faces(image, DlibBackend().detect(image), "all", size=64)
     assert len(crops) == 3
     boxes = [c.box for c in crops]
     model = load_model(PARITY / "a.pth.tar")

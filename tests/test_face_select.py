@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from fomm_cli.errors import InvalidSetting, NoFaceFound
+from fomm_cli.face import parse_face_choice
 from fomm_cli.face.backends import Face
 from fomm_cli.face.crop import face_box, square_box
 from fomm_cli.face.dlib_backend import DlibBackend
-from fomm_cli.face.select import crop_faces, parse_face_choice, select_faces
+from fomm_cli.face.select import crop_faces, select_faces
 from tests.face_scenes import astronaut_samples, matches, scene
 
 
@@ -43,8 +44,8 @@ def test_a_trio_of_small_faces_is_cropped_face_by_face() -> None:
     photo, truths = scene((360, 640), [(samples[2], 60, (520, 200)), (samples[0], 40, (110, 140)),
                                        (samples[1], 50, (300, 230))])
     ordered = [truths[1], truths[2], truths[0]]  # left to right
-    backend = DlibBackend()
-    crops = crop_faces(photo, backend, "all", size=64)
+    found = DlibBackend().detect(photo)
+    crops = crop_faces(photo, found, "all", size=64)
     assert len(crops) == 3
     for chosen, truth in zip(crops, ordered, strict=True):
         assert matches(chosen.face.box, truth)
@@ -53,7 +54,7 @@ def test_a_trio_of_small_faces_is_cropped_face_by_face() -> None:
         np.testing.assert_array_equal(chosen.box, square_box(face_box(chosen.face), photo.shape, 0.5))
         assert abs(chosen.centre - (truth[:2] + truth[2:]) / 2).max() < 0.2 * (truth[2] - truth[0])
         assert chosen.summary()["box"] == [int(v) for v in chosen.box]
-    (second,) = crop_faces(photo, backend, 2, size=64)
+    (second,) = crop_faces(photo, found, 2, size=64)
     np.testing.assert_array_equal(second.box, crops[1].box)
-    (largest,) = crop_faces(photo, backend, "largest", size=64)
+    (largest,) = crop_faces(photo, found, "largest", size=64)
     np.testing.assert_array_equal(largest.box, crops[2].box)

@@ -1,4 +1,4 @@
-"""Face crops for `fomm animate`: the source portrait, paste-back after animation, the driving face tube."""
+"""Face crops for `fomm animate`: a large portrait cropped, animated and pasted back; the driving face tube."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from skimage import data
 
 from fomm_cli.errors import NoFaceFound
 from fomm_cli.face.backends import Face
+from fomm_cli.face.composite import paste_back
 from fomm_cli.face.crop import iou, square_box
 from fomm_cli.face.dlib_backend import DlibBackend
-from fomm_cli.face.paste import paste_back
-from fomm_cli.face.source import DrivingCropper, prepare_face_source
+from fomm_cli.face.select import crop_faces
+from fomm_cli.face.source import DrivingCropper
 
 ASTRONAUT_FACE = np.array([175, 80, 270, 175], np.float32)  # see test_face_backends.py
 
@@ -48,7 +49,9 @@ def test_a_large_portrait_goes_through_crop_animation_and_paste_back() -> None:
     from tests.helpers import PARITY, driving_frames
 
     portrait, truth = placed(1.2, 150, 60, (700, 900))
-    crop, box = prepare_face_source(portrait, DlibBackend(), (64, 64))
+    backend = DlibBackend()
+    (chosen,) = crop_faces(portrait, backend.detect(portrait), "largest", (64, 64))
+    crop, box = chosen.crop, chosen.box
     assert crop.shape == (64, 64, 3) and crop.dtype == np.uint8
     assert box.dtype == np.int64 and box[2] - box[0] == box[3] - box[1] > 64
     assert iou(box, square_box(truth, portrait.shape, 0.5)) >= 0.7
@@ -68,8 +71,9 @@ def test_a_large_portrait_goes_through_crop_animation_and_paste_back() -> None:
 
 
 def test_a_source_without_a_face_says_where() -> None:
+    blank = np.full((300, 300, 3), 128, np.uint8)
     with pytest.raises(NoFaceFound, match=r"^no face found in the source image$") as raised:
-        prepare_face_source(np.full((300, 300, 3), 128, np.uint8), DlibBackend(), 256)
+        crop_faces(blank, DlibBackend().detect(blank), "largest", 256)
     assert raised.value.where == "the source image"
 
 

@@ -6,6 +6,18 @@ from fomm_cli.cli.common import JSON_FLAG, MODEL_FLAGS, finish
 from fomm_cli.cli.options import Flag, command
 from fomm_cli.jobs.animate import Options
 
+
+def _face(text: str) -> str | int:
+    """--face's value: all, largest or a face number (the job checks the number against the faces found)."""
+    from fomm_cli.errors import InvalidSetting
+    from fomm_cli.face import parse_face_choice
+
+    try:
+        return parse_face_choice(text)
+    except InvalidSetting as err:
+        raise ValueError(err.expected) from None
+
+
 FLAGS = {
     "source": Flag((), "Source image (png, jpg, webp; RGBA, grayscale, 16-bit)."),
     "driving": Flag((), "Driving video (mp4, mov, webm, mkv, avi, gif) or a folder of frames."),
@@ -20,6 +32,8 @@ FLAGS = {
                             "Start from the driving frame whose face pose best matches the source."),
     "crop": Flag(("--crop/--no-crop",), "Crop the source to its face (default: on for face models).",
                  default=None),
+    "face": Flag(("--face",), "Faces to animate when cropping: largest, all, or N (the Nth from the left, from 1).",
+                 parse=_face, metavar="all|largest|N"),
     "paste_back": Flag(("--paste-back/--no-paste-back",), "Paste the animated crop back into the full source."),
     "crop_driving": Flag(("--crop-driving",), "Crop the driving video to its tracked face."),
     "increase": Flag(("--increase",), "Margin around the face on each side, as a fraction of the face size."),

@@ -7,7 +7,7 @@ from fomm_cli.cli.options import Flag, command
 from fomm_cli.jobs.crop import Options
 
 FLAGS = {
-    "inputs": Flag((), "Videos, folders of frames, or images.", metavar="INPUTS"),
+    "inputs": Flag((), "Videos, folders of frames, or images.", metavar="INPUT"),
     "output_dir": Flag(("-o", "--output-dir"), "Folder for the crops (created if missing)."),
     "size": Flag(("--size",), "Side of the square crops, in pixels."),
     "increase": Flag(("--increase",), "Margin around the face on each side, as a fraction of its size."),

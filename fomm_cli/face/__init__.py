@@ -9,7 +9,7 @@ importing the package stays cheap: dlib, face-alignment and torch load only when
 - crop.py: box math, square crop boxes, face tubes. scan.py: faces across video frames (full scans
   every few frames, tracking in between). clips.py: ``fomm crop``'s detection and frame writing.
 - source.py: the source face and the driving video's face tube for ``fomm animate``; select.py: which
-  faces of a photo to animate; composite.py and paste.py: animated crops back into the photo.
+  faces of a photo to animate; composite.py: animated crops pasted back into the photo.
 - best_frame.py, identity.py: pose matching and identity descriptors.
 
 Conventions: images are uint8 H x W x 3 RGB numpy arrays; boxes are float ``[x1, y1, x2, y2]`` in
@@ -29,3 +29,25 @@ DEFAULT_MIN_FRAMES = 25
 # Side of the crops written by `fomm crop` (the size of the official face models).
 DEFAULT_CROP_SIZE = 256
 BACKEND_NAMES = ("auto", "face-alignment", "dlib")
+
+
+# Which faces of the source ``fomm animate`` animates: "all", "largest" or a face number from 1, counted
+# left to right (fomm_cli.face.select).
+FaceChoice = str | int
+FACE_CHOICE_EXPECTED = "all, largest or a face number counted left to right from 1"
+
+
+def parse_face_choice(value: str | int) -> FaceChoice:
+    """``"all"``, ``"largest"`` or a face number >= 1 (from ``"2"`` or ``2``); InvalidSetting("face") otherwise."""
+    from fomm_cli.errors import InvalidSetting
+
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("all", "largest"):
+            return text
+        if not text.isdigit():
+            raise InvalidSetting("face", value, FACE_CHOICE_EXPECTED)
+        value = int(text)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidSetting("face", value, FACE_CHOICE_EXPECTED)
+    return value

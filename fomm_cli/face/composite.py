@@ -1,12 +1,14 @@
-"""Paste several animated face crops back into the full photo, frame after frame.
+"""Paste animated face crops back into the full photo, frame after frame.
 
-Each face's crop is blended in with its own feathered rectangular mask (``fomm_cli.face.paste``). Where
+Each face's crop is blended in with its own feathered rectangular mask: 1 in the middle, ramping smoothly
+to 0 at the box edges. A rectangle (not an ellipse around the face) because face models move the whole
+head, hair included, and an ellipse would leave the source's hair next to the animated one. Where
 the crop boxes of neighbouring faces overlap, a pixel is shared between the faces by a soft nearest-face
 rule: face k's share is proportional to ``mask_k * exp(-d_k / SHARPNESS)``, with ``d_k`` the distance to
 face k's centre in units of its crop's half side. Each face therefore keeps its own animated pixels
 (no face is pasted twice, once by its own crop and once by a neighbour's), and the hand-over between two
 crops is a smooth ramp about a tenth of a crop wide (no seam). The total weight of the animated crops
-is ``1 - prod(1 - mask_k)``: one crop alone is exactly the single-face paste-back.
+is ``1 - prod(1 - mask_k)``; for one crop it is its mask.
 
 The weights depend only on the boxes, so they are computed once; each frame then costs one resize and
 one multiply-add per crop on a persistent full-size canvas. Only the crop boxes' bounding regions are
@@ -16,15 +18,43 @@ with the number and size of the faces, not with the size of the photo.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from fomm_cli.face.paste import DEFAULT_FEATHER, feather_mask
-
+# Width of the blending ramp at a crop's edges, as a fraction of its side.
+DEFAULT_FEATHER = 0.1
 # Width of the hand-over between two overlapping crops, in units of a crop's half side.
 SHARPNESS = 0.1
+
+
+@functools.lru_cache(maxsize=16)  # pure function of its arguments, read-only results: safe to share
+def feather_mask(height: int, width: int, feather: float = DEFAULT_FEATHER) -> np.ndarray:
+    """Read-only float32 (height, width) weights in (0, 1]: a smoothstep ramp over ``feather`` of each side."""
+
+    def ramp(n: int) -> np.ndarray:
+        centres = np.arange(n, dtype=np.float32) + 0.5
+        distance = np.minimum(centres, n - centres)  # to the nearest edge, in pixels
+        t = np.clip(distance / max(feather * n, 1e-6), 0.0, 1.0)
+        return t * t * (3.0 - 2.0 * t)
+
+    mask = np.outer(ramp(height), ramp(width)).astype(np.float32)
+    mask.setflags(write=False)
+    return mask
+
+
+def paste_back(
+    full_image: np.ndarray, animated_crop: np.ndarray, box: np.ndarray, feather: float = DEFAULT_FEATHER
+) -> np.ndarray:
+    """``full_image`` (uint8 H x W x 3) with ``animated_crop`` (uint8 S x S x 3) blended in at ``box``, the
+    integer ``[x1, y1, x2, y2]`` box the crop was cut from (inside the image), as a new array.
+
+    One frame, one face; for a video (or several faces) keep a :class:`Compositor`, which does not copy
+    the whole image for every frame.
+    """
+    return Compositor(full_image, [box], feather=feather).paste([animated_crop])
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """Which faces of a photo to animate, and their square crops.
 
-The ``face`` setting of ``fomm animate``: ``"all"`` (every face, left to right), ``"largest"`` (the
-default), or a face number ``N`` counted left to right from 1 (by the centre of each face's box, so the
-numbers match the order of ``"all"``). Each chosen face gets its own square crop box, framed as for one
-face (``fomm_cli.face.crop.square_box``); boxes of neighbouring faces may overlap, which the compositor
-(``fomm_cli.face.composite``) handles.
+The ``face`` setting of ``fomm animate`` (``fomm_cli.face.parse_face_choice``): ``"all"`` (every face,
+left to right), ``"largest"`` (the default), or a face number ``N`` counted left to right from 1 (by the
+centre of each face's box, so the numbers match the order of ``"all"``). Each chosen face gets its own
+square crop box, framed as for one face (``fomm_cli.face.crop.square_box``); boxes of neighbouring faces
+may overlap, which the compositor (``fomm_cli.face.composite``) handles.
 """
 
 from __future__ import annotations
@@ -15,26 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from fomm_cli.errors import InvalidSetting, NoFaceFound
-from fomm_cli.face import DEFAULT_INCREASE, DEFAULT_MIN_FACE
-from fomm_cli.face.backends import Face, FaceBackend
+from fomm_cli.face import DEFAULT_INCREASE, FaceChoice
+from fomm_cli.face.backends import Face
 from fomm_cli.face.crop import crop_and_resize, face_box, square_box
-
-FaceChoice = str | int
-FACE_CHOICE_EXPECTED = "all, largest or a face number counted left to right from 1"
-
-
-def parse_face_choice(value: str | int) -> FaceChoice:
-    """``"all"``, ``"largest"`` or a face number >= 1 (from ``"2"`` or ``2``); InvalidSetting("face") otherwise."""
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in ("all", "largest"):
-            return text
-        if not text.isdigit():
-            raise InvalidSetting("face", value, FACE_CHOICE_EXPECTED)
-        value = int(text)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidSetting("face", value, FACE_CHOICE_EXPECTED)
-    return value
 
 
 def left_to_right(faces: Sequence[Face]) -> list[Face]:
@@ -81,17 +64,25 @@ class FaceCrop:
 
 def crop_faces(
     image: np.ndarray,
-    backend: FaceBackend,
+    faces: Sequence[Face],
     choice: FaceChoice = "largest",
     size: int | tuple[int, int] = 256,
     increase: float = DEFAULT_INCREASE,
-    min_face: float = DEFAULT_MIN_FACE,
     where: str = "the source image",
 ) -> list[FaceCrop]:
-    """Detect the faces of ``image`` (uint8 H x W x 3), keep those ``choice`` names, crop each (left to right)."""
-    chosen = select_faces(backend.detect(image, min_face), choice, where)
+    """The faces of ``image`` (uint8 H x W x 3; ``faces`` as a backend found them) that ``choice`` names, left
+    to right, each with its square crop box and its crop resized to ``size`` (see :func:`select_faces`)."""
     crops = []
-    for face in chosen:
+    for face in select_faces(faces, choice, where):
         box = square_box(face_box(face), image.shape, increase)
         crops.append(FaceCrop(face, box, crop_and_resize(image, box, size)))
     return crops
+
+
+def describe_choice(found: int, choice: FaceChoice, where: str = "the source image") -> str:
+    """A line for the user: how many faces were found and which are animated."""
+    faces = f"{found} face" + ("s" if found != 1 else "")
+    if found <= 1:
+        return f"found {faces} in {where}"
+    which = {"all": f"all {found}", "largest": "the largest"}.get(str(choice), f"face {choice} from the left")
+    return f"found {faces} in {where}; animating {which}"

@@ -1,4 +1,4 @@
-"""Face crops for ``fomm animate``: the source image's face, and the driving video's face tube.
+"""The driving video's face tube for ``fomm animate`` (the source's faces: ``fomm_cli.face.select``).
 
 The driving video is cropped with one static square around its main face tube (the union of the face's
 boxes over the video), the way the VoxCeleb training clips were cut: head motion inside the crop is
@@ -23,25 +23,6 @@ from fomm_cli.face.scan import FaceScanner
 from fomm_cli.reporting import Reporter
 
 Size = int | tuple[int, int]
-
-
-def prepare_face_source(
-    image: np.ndarray,
-    backend: FaceBackend,
-    size: Size = 256,
-    increase: float = DEFAULT_INCREASE,
-    min_face: float = DEFAULT_MIN_FACE,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(face crop uint8 size x size x 3, int64 crop box ``[x1, y1, x2, y2]`` in ``image`` pixels).
-
-    Crops the largest face; raises NoFaceFound("the source image") when there is none. Paste the
-    animated crop back with ``fomm_cli.face.paste.paste_back(image, crop, box)``; for several faces see
-    ``fomm_cli.face.select``.
-    """
-    from fomm_cli.face.select import crop_faces
-
-    (chosen,) = crop_faces(image, backend, "largest", size, increase, min_face)
-    return chosen.crop, chosen.box
 
 
 class DrivingCropper:

@@ -1,8 +1,9 @@
 """`fomm animate`: files in, one video (or GIF, or PNG folder) out.
 
-Reads the source, optionally crops its face, streams the driving video through the ``Animator``
-(decoding on a background thread), optionally pastes each result back into the full-resolution source,
-and encodes as it goes. Nothing is written at ``output`` until the last frame is encoded.
+Reads the source, optionally crops its faces (the largest, one chosen, or all of them), streams the
+driving video through the ``Animator`` (decoding on a background thread; every face animated by the same
+driving keypoints), optionally pastes each result back into the full-resolution source, and encodes as it
+goes. Nothing is written at ``output`` until the last frame is encoded.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from fomm_cli import __version__
 from fomm_cli.devices import PRECISIONS, check_device_name
 from fomm_cli.errors import ConflictingSettings, InputError, InputNotFound, InvalidSetting, one_of
-from fomm_cli.face import BACKEND_NAMES, DEFAULT_INCREASE
+from fomm_cli.face import BACKEND_NAMES, DEFAULT_INCREASE, FaceChoice, parse_face_choice
 from fomm_cli.media import is_image
 from fomm_cli.media.outputs import check_output
 from fomm_cli.reporting import Reporter
@@ -33,7 +34,9 @@ DOMAINS = ("face", "body", "robot", "cartoon", "synthetic", "other")
 
 @dataclass(frozen=True)
 class Options:
-    """Settings of one animation. ``crop`` None: crop the source's face when the model is a face model."""
+    """Settings of one animation. ``crop`` None: crop the source's face when the model is a face model.
+    ``face``: which faces of the source are cropped and animated: "largest", "all" or a face number counted
+    left to right from 1 (``fomm_cli.face.parse_face_choice``)."""
 
     source: Path
     driving: Path
@@ -48,6 +51,7 @@ class Options:
     best_frame: int | None = None
     find_best_frame: bool = False
     crop: bool | None = None
+    face: FaceChoice = "largest"
     paste_back: bool = True
     crop_driving: bool = False
     increase: float = DEFAULT_INCREASE
@@ -70,6 +74,7 @@ class Options:
             raise ConflictingSettings(("best_frame", "find_best_frame"), "they exclude each other")
         if self.best_frame is not None and self.best_frame < 0:
             raise InvalidSetting("best_frame", self.best_frame, "a frame number >= 0")
+        object.__setattr__(self, "face", parse_face_choice(self.face))
         if not (math.isfinite(self.increase) and 0 <= self.increase <= 10):
             raise InvalidSetting("increase", self.increase, "a finite margin from 0 to 10 (times the face size)")
         if self.face_backend not in BACKEND_NAMES:
@@ -107,6 +112,7 @@ class Summary:
     audio: bool
     face_backend: str | None = None
     crop_box: list[float] | None = None
+    faces: list[dict[str, Any]] | None = None
     best_frame: int | None = None
     warnings: list[str] = field(default_factory=list)
     version: str = __version__
@@ -175,12 +181,20 @@ def run(options: Options, reporter: Reporter | None = None) -> Summary:
 
         backend = get_backend(options.face_backend, device=device.type, reporter=reporter)
 
-    crop_box = None
+    crops = []
     if crop:
-        from fomm_cli.face.source import prepare_face_source
+        from fomm_cli.face.select import crop_faces, describe_choice
 
-        source, crop_box = prepare_face_source(full_source, backend, size, options.increase)
+        found = backend.detect(full_source)
+        reporter.note(describe_choice(len(found), options.face))
+        crops = crop_faces(full_source, found, options.face, size, options.increase)
+        if len(crops) > 1 and not options.paste_back:
+            raise ConflictingSettings(("face", "paste_back"), "several faces are only shown pasted back into the "
+                                                              "source")
+        source = crops[0].crop
     else:
+        if options.face != "largest":
+            raise ConflictingSettings(("face", "crop"), "choosing faces needs the source cropped to them")
         if full_source.shape[:2] != size:
             reporter.note(f"source {full_source.shape[1]}x{full_source.shape[0]} resized to "
                           f"{size[1]}x{size[0]} ({options.fit})")
@@ -220,11 +234,15 @@ def run(options: Options, reporter: Reporter | None = None) -> Summary:
     if first is None:
         raise InputError(options.driving, "the driving video has no frames")
     reference = first if reference_index is None else _nth(driving_frames(), reference_index)
-    animation = animator.start([source], reference)
+    animation = animator.start([c.crop for c in crops] or [source], reference)
 
     paste = crop and options.paste_back
+    compositor = None
     if paste:
-        from fomm_cli.face.paste import paste_back
+        from fomm_cli.face.composite import Compositor
+
+        # One canvas for the whole video: each frame touches only the faces' boxes.
+        compositor = Compositor(full_source, [c.box for c in crops], [c.centre for c in crops])
 
     audio_from = options.driving if options.audio and info.has_audio else None
     pending: deque[np.ndarray] = deque()
@@ -239,10 +257,10 @@ def run(options: Options, reporter: Reporter | None = None) -> Summary:
     first_frame_at = None
     with VideoWriter(options.output, info.fps, audio_from=audio_from, overwrite=options.overwrite,
                      crf=options.crf) as writer, reporter.progress("animating", info.num_frames) as bar:
-        for (result,) in animation.frames(remembered(itertools.chain([first], frames))):
+        for results in animation.frames(remembered(itertools.chain([first], frames))):
             if first_frame_at is None:
                 first_frame_at = time.perf_counter() - started
-            frame = paste_back(full_source, result, crop_box) if paste else result
+            frame = compositor.paste(results) if compositor is not None else results[0]
             if options.side_by_side:
                 frame = _side_by_side([full_source if paste else source, pending.popleft(), frame])
             writer.write(frame)
@@ -257,6 +275,8 @@ def run(options: Options, reporter: Reporter | None = None) -> Summary:
         adapt_scale=options.adapt_scale and options.relative, movement_scale=round(animation.movement_scales[0], 6),
         audio=audio_from is not None and writer.kind == "h264",
         face_backend=backend.name if backend is not None else None,
-        crop_box=None if crop_box is None else [round(float(v), 1) for v in crop_box],
+        crop_box=[round(float(v), 1) for v in crops[0].box] if len(crops) == 1 else None,
+        faces=[{**c.summary(), "movement_scale": round(scale, 6)}
+               for c, scale in zip(crops, animation.movement_scales, strict=True)] if crops else None,
         best_frame=reference_index, warnings=list(reporter.warnings),
     )
