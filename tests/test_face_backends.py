@@ -14,7 +14,7 @@ from fomm_cli.errors import InvalidSetting, MissingDependency, ModelUnavailable
 from fomm_cli.face import backends
 from fomm_cli.face.backends import get_backend, host_reachable
 from fomm_cli.face.crop import face_box, iou
-from fomm_cli.face.dlib_backend import DlibBackend, dlib_model_path
+from fomm_cli.face.dlib_backend import DlibBackend, dlib_model_path, load_hog_detector
 from fomm_cli.face.fan_backend import decode_heatmaps, face_alignment_weight_paths, fan_crop_geometry, s3fd_scale
 from fomm_cli.reporting import Reporter
 from tests.face_scenes import ASTRONAUT_FACE, astronaut_samples, matches, scene
@@ -53,6 +53,19 @@ def test_dlib_model_files_are_found_without_importing_face_recognition_models() 
         assert path.is_file() and path.stat().st_size > 1_000_000
     with pytest.raises(MissingDependency, match="face-recognition-models"):
         dlib_model_path("no_such_model.dat")
+
+
+def test_the_hog_detector_is_saved_once_and_loads_the_same(tmp_path: Path, astronaut: np.ndarray) -> None:
+    import dlib
+
+    built = load_hog_detector(tmp_path)
+    (saved,) = tmp_path.iterdir()
+    assert saved.name == f"dlib-{dlib.__version__}-frontal_face_detector.svm"
+    loaded = load_hog_detector(tmp_path)
+    assert [str(r) for r in loaded(astronaut)] == [str(r) for r in built(astronaut)] != []
+    saved.write_bytes(b"truncated")  # a damaged copy is replaced
+    assert len(load_hog_detector(tmp_path)(astronaut)) == 1
+    assert saved.stat().st_size > 100_000
 
 
 def test_dlib_finds_the_astronaut_face_with_68_landmarks(astronaut: np.ndarray, dlib_backend: DlibBackend) -> None:

@@ -72,15 +72,20 @@ def dlib_model(kind: str, name: str) -> Any:
 
 @functools.cache  # the same safety as dlib_model: the detector is built into dlib
 def hog_detector() -> Any:
-    """dlib's frontal face detector, through a copy saved in the fomm cache folder.
+    """dlib's frontal face detector, loaded once per process through a copy saved in the fomm cache folder
+    (``$FOMM_HOME``, default ``~/.cache/fomm``); see :func:`load_hog_detector`."""
+    return load_hog_detector(Path(os.environ.get("FOMM_HOME") or Path.home() / ".cache" / "fomm"))
+
+
+def load_hog_detector(folder: Path) -> Any:
+    """dlib's frontal face detector, from ``folder`` when a copy was saved there, else built and saved there.
 
     dlib decodes its built-in detector from a compressed string, which takes about a second in every
-    process; the saved copy (keyed by dlib's version) loads in a millisecond. Without a writable cache
-    folder the built-in one is used each time.
+    process; the saved copy (named after dlib's version) loads in a millisecond. A missing, unwritable or
+    corrupt copy only costs that second.
     """
     dlib = import_dlib()
-    home = Path(os.environ.get("FOMM_HOME") or Path.home() / ".cache" / "fomm")
-    saved = home / f"dlib-{dlib.__version__}-frontal_face_detector.svm"
+    saved = folder / f"dlib-{dlib.__version__}-frontal_face_detector.svm"
     if saved.is_file():
         try:
             return dlib.fhog_object_detector(str(saved))
@@ -89,7 +94,7 @@ def hog_detector() -> Any:
     detector = dlib.get_frontal_face_detector()
     partial = saved.with_name(f"{saved.name}.{os.getpid()}.partial")
     try:
-        saved.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         detector.save(str(partial))
         os.replace(partial, saved)
     except (OSError, RuntimeError):

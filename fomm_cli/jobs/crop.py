@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fomm_cli.devices import check_device_name
 from fomm_cli.errors import (
     FommError,
     InputError,
@@ -68,6 +69,7 @@ class Options:
             raise InvalidSetting("min_face", self.min_face, "at least 8 (pixels)")
         if self.face_backend not in BACKEND_NAMES:
             raise InvalidSetting("face_backend", self.face_backend, one_of(BACKEND_NAMES))
+        check_device_name(self.device)
 
 
 @dataclass
