@@ -32,7 +32,8 @@ def test_frame_numbers_and_seconds_convert_at_the_rate():
     assert parse_time("4.81").to_frame(25) == 121  # the first frame at or after the point
 
 
-@pytest.mark.parametrize(("value", "rate"), [("25", 25.0), (29.97, 29.97), ("30000/1001", 30000 / 1001), (1000, 1000.0)])
+@pytest.mark.parametrize(("value", "rate"),
+                         [("25", 25.0), (29.97, 29.97), ("30000/1001", 30000 / 1001), (1000, 1000.0)])
 def test_parse_fps(value, rate):
     assert parse_fps(value) == pytest.approx(rate)
 

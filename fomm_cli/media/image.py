@@ -60,7 +60,8 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
         raise FommError(f"cannot encode an image as {path.suffix}")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        encoded.tofile(tmp)
+        with open(tmp, "wb") as file:  # not ndarray.tofile: its errors lose the errno (no space, too large)
+            file.write(encoded.tobytes())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -102,7 +102,7 @@ def check_output(path: str | Path, format: str | None = None, overwrite: bool = 
     path = Path(path)
     try:
         st: os.stat_result | None = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         st = None
     except OSError as err:
         raise OutputError.from_os_error(path, err) from None

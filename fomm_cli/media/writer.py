@@ -118,7 +118,11 @@ class VideoWriter:
         if self._size is None:
             self._size = frame.shape[:2]
             if self.format != "frames":
-                self._start(*self._size)
+                try:
+                    self._start(*self._size)
+                except BaseException:
+                    self.abort()
+                    raise
         elif frame.shape[:2] != self._size:
             raise ValueError(f"frame size changed from {self._size} to {frame.shape[:2]}")
         if self.format == "frames":
@@ -127,7 +131,7 @@ class VideoWriter:
                 write_image(self._tmp / f"{self.frames_written:06d}.png", frame)
             except OSError as err:
                 self.abort()
-                raise OutputError.from_os_error(self.path, err) from None
+                raise _fs_error(self.path, err) from None
         else:
             assert self._encoder is not None and self._encoder.proc.stdin is not None
             try:
@@ -231,6 +235,8 @@ class VideoWriter:
         if self.target.streaming and process.broken_pipe():
             where = "standard output" if self.target.kind == "stdout" else str(self.path)
             raise BrokenPipeError(errno.EPIPE, f"{where} was closed by its reader")
+        if self.target.kind == "file" and not self.target.dest.parent.is_dir():
+            raise OutputError(self.path, "its folder was removed during the run")
         raise OutputError(self.path, process.reason())
 
     def _place_file(self, tmp: Path) -> None:
@@ -245,7 +251,7 @@ class VideoWriter:
         except FileExistsError:
             raise OutputExists(self.path, during_run=True) from None
         except OSError as err:
-            raise _move_error(self.path, err) from None
+            raise _fs_error(self.path, err) from None
 
     def _place_folder(self, tmp: Path) -> None:
         dest = self.target.dest
@@ -273,7 +279,7 @@ class VideoWriter:
         except OutputExists:
             raise
         except OSError as err:
-            raise _move_error(self.path, err) from None
+            raise _fs_error(self.path, err) from None
 
     def abort(self) -> None:
         """Stop ffmpeg and delete the partial output (safe to call at any time, repeatedly)."""
@@ -296,7 +302,7 @@ class VideoWriter:
             self.abort()
 
 
-def _move_error(path: Path, err: OSError) -> OutputError:
+def _fs_error(path: Path, err: OSError) -> OutputError:
     if err.errno == errno.ENOENT:
         return OutputError(path, "its folder was removed during the run")
     return OutputError.from_os_error(path, err)
