@@ -69,28 +69,33 @@ def cfr_video(path: Path, count: int, fps: float = 25, audio: bool = False, code
 
 def beep_time(media: Path) -> float:
     """When the audio of ``media`` first gets loud, in seconds."""
-    pcm = np.frombuffer(ffmpeg("-i", media, "-map", "0:a:0", "-ac", "1", "-ar", "16000", "-f", "s16le", "pipe:1"),
-                        np.int16).astype(np.float32)
+    # aresample first_pts=0: silence for any gap before the stream's first sample, so that the time is absolute
+    pcm = np.frombuffer(ffmpeg("-i", media, "-map", "0:a:0", "-af", "aresample=async=1:first_pts=0", "-ac", "1",
+                               "-ar", "16000", "-f", "s16le", "pipe:1"), np.int16).astype(np.float32)
     return int(np.argmax(np.abs(pcm) > 0.3 * np.abs(pcm).max())) / 16000
 
 
+def child_env(env: dict | None = None) -> dict:
+    """The environment for a child that imports ``tests.media_inputs`` (the repository on its path)."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+
+
 def run_child(code: str, *, stdin: object = None, input: bytes | None = None, env: dict | None = None,
-              cwd: Path | None = None, timeout: float = 60, **kwargs: object) -> subprocess.CompletedProcess:
+              cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter with the signal handlers the command line installs."""
     return subprocess.run([sys.executable, "-c", CHILD_PRELUDE + code], stdin=stdin, input=input,
-                          capture_output=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout,
-                          **kwargs)
+                          capture_output=True, env=child_env(env), cwd=cwd, timeout=timeout)
 
 
-def start_child(code: str, env: dict | None = None, **kwargs: object) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", CHILD_PRELUDE + code], env={**os.environ, **(env or {})},
-                            **kwargs)
+def start_child(code: str, env: dict | None = None, **popen: object) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", CHILD_PRELUDE + code], env=child_env(env), **popen)
 
 
-# What fomm's command line does with signals: SIGTERM, SIGHUP and SIGINT raise Interrupted, and the exit code
-# is 128 + the signal; a BrokenPipeError on stdout ends quietly with 141.
+# What fomm's command line does with signals and closed pipes: SIGTERM, SIGHUP and SIGINT raise Interrupted and
+# the exit code is 128 + the signal; a BrokenPipeError ends quietly with 141. Child code defines main() and
+# calls run(main).
 CHILD_PRELUDE = """
-import signal, sys
+import os, signal, sys
 from fomm_cli.errors import Interrupted
 
 def _stop(signum, frame):
@@ -98,6 +103,17 @@ def _stop(signum, frame):
 
 for _s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
     signal.signal(_s, _stop)
+
+def run(main):
+    try:
+        main()
+    except Interrupted as stop:
+        print(f"stopped: {stop}", file=sys.stderr)
+        sys.exit(128 + stop.signal_number)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # nothing more can reach the closed pipe
+        print("quiet: broken pipe", file=sys.stderr)
+        sys.exit(141)
 
 """
 

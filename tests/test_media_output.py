@@ -178,14 +178,14 @@ def test_current_folder_as_output(tmp_path):
     inode = frames.stat().st_ino
     code = ("from tests.media_inputs import level_frames; from fomm_cli.media.video import write_video\n"
             "write_video('.', level_frames(4), 10, overwrite=True)")
-    done = run_child(code, cwd=frames, env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    done = run_child(code, cwd=frames)
     assert done.returncode == 0, done.stderr
     assert frames.stat().st_ino == inode and len(read_frames(frames)) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"] and temp_entries(tmp_path) == []
 
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "main.py").write_text("print()")
-    refused = run_child(code, cwd=tmp_path / "project", env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    refused = run_child(code, cwd=tmp_path / "project")
     assert refused.returncode == 1 and "UnsafeOutput" in refused.stderr.decode()
     assert sorted(p.name for p in (tmp_path / "project").iterdir()) == ["main.py"]
 

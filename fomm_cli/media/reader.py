@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import subprocess
 import tempfile
 import threading
@@ -332,6 +333,8 @@ class _StdinStream:
         pipe = process.proc.stdin
         try:
             while process.proc.poll() is None and not self.eof:
+                if not select.select([0], [], [], 0.05)[0]:
+                    continue  # nothing new yet: check again whether ffmpeg has seen enough
                 chunk = self._read()
                 self.prefix.append(chunk)
                 try:
