@@ -12,7 +12,16 @@ from fomm_cli.errors import InputError, InputNotFound, InvalidSetting
 from fomm_cli.media.reader import VideoSource
 from fomm_cli.media.video import VideoWriter, iter_frames, probe, read_frames, write_video
 from fomm_cli.reporting import Reporter
-from tests.media_inputs import BEEP, beep_time, cfr_video, frame_index, level_frames, source_index, vfr_video
+from tests.media_inputs import (
+    BEEP,
+    beep_time,
+    cfr_video,
+    ffmpeg,
+    frame_index,
+    level_frames,
+    source_index,
+    vfr_video,
+)
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +174,20 @@ def test_writer_round_trip_counts(tmp_path):
     writer = VideoWriter(tmp_path / "b.mkv", 12, audio_from=tmp_path / "a.mp4")
     assert writer.has_audio
     writer.abort()
+
+
+def test_rotated_phone_video_is_read_upright(tmp_path):
+    wide = cfr_video(tmp_path / "wide.mp4", 5, codec=["-c:v", "libx264", "-vf", "pad=96:64"])
+    rotated = tmp_path / "rotated.mp4"
+    ffmpeg("-display_rotation", "90", "-i", wide, "-c", "copy", rotated)  # as a phone held upright records it
+    info = probe(rotated)
+    assert (info.width, info.height) == (64, 96) and read_frames(rotated).shape == (5, 96, 64, 3)
+
+
+def test_audio_is_cut_to_its_duration_and_never_cuts_the_video(tmp_path):
+    short = cfr_video(tmp_path / "short.mp4", 10, fps=10, audio=True)  # 1 s of sound
+    out = write_video(tmp_path / "out.mp4", level_frames(40), 20, audio_from=short)
+    assert len(read_frames(out)) == 40 and probe(out).duration == pytest.approx(2.0, abs=0.07)
+    long = cfr_video(tmp_path / "long.mp4", 60, fps=10, audio=True)  # 6 s
+    cut = write_video(tmp_path / "cut.mp4", level_frames(20), 20, audio_from=long, audio_start=2.0, audio_duration=1.0)
+    assert probe(cut).duration == pytest.approx(1.0, abs=0.07) and probe(cut).has_audio

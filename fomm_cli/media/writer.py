@@ -54,8 +54,9 @@ class VideoWriter:
 
     ``path``: a file (format from the extension), a folder path for PNG frames, or "-" for stdout.
     ``fps``: frames per second. ``audio_from``: take the first audio stream of that file from
-    ``audio_start`` seconds for ``audio_duration`` (None: to its end), AAC-encoded, padded or cut to the
-    video's length (mp4, mov, mkv only; ``has_audio`` says whether it is used). ``crf``: x264 quality,
+    ``audio_start`` seconds for ``audio_duration`` (None: to its end; pass the video's duration, e.g.
+    ``VideoSource.audio``), AAC-encoded (mp4, mov, mkv only; ``has_audio`` says whether it is used). The
+    video is never cut to the audio. ``crf``: x264 quality,
     0-51, 18 is visually lossless. ``format``: one of ``fomm_cli.media.output.FORMATS`` ("mkv" for stdout
     unless given). ``inputs``: the files the run reads, which the output may not replace. The output is
     checked when the writer is created (``check_output``).
@@ -157,9 +158,9 @@ class VideoWriter:
             cmd += ["-ss", f"{self.audio_start:.6f}"]
             if self.audio_duration is not None:
                 cmd += ["-t", f"{self.audio_duration:.6f}"]
-            # apad + shortest: the audio is cut or padded with silence to the video's length, never the video.
-            cmd += ["-i", f"file:{self.audio_from}", "-map", "0:v:0", "-map", "1:a:0?", "-af", "apad", "-shortest",
-                    "-c:a", "aac", "-b:a", "160k"]
+            # No -shortest: it would cut the video when the audio is shorter (and with apad it overshoots by a
+            # varying amount); the audio is cut by its duration instead, a shorter one leaves the end silent.
+            cmd += ["-i", f"file:{self.audio_from}", "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac", "-b:a", "160k"]
         if self.format == "y4m":
             cmd += ["-pix_fmt", "yuv444p"]
         else:
