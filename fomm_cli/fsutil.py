@@ -141,7 +141,7 @@ def replace_path(src: Path, dst: Path) -> None:
     """Move a finished file or folder ``src`` to ``dst``, replacing whatever is there with as short a window
     as renames allow (an old folder is renamed aside first, then deleted). For results of our own that
     may be replaced (checkpoints, datasets); user-facing outputs go through ``move_noreplace`` or the
-    checks in ``fomm_cli.media.output``."""
+    checks in ``fomm_cli.media.outputs``."""
     if dst.is_dir() and not dst.is_symlink():
         old = temp_path(dst, "old")
         os.replace(dst, old)

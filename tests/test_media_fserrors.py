@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from fomm_cli.errors import OutputError
-from fomm_cli.media.output import check_output
+from fomm_cli.media.outputs import check_output
 from fomm_cli.media.video import VideoWriter, write_video
 from tests.media_inputs import ROOT, run_child
 

@@ -57,7 +57,7 @@ def test_empty_segments_are_refused_when_they_can_be_compared():
 
 
 def test_settings_parsing_and_output_checks_import_no_heavy_modules():
-    code = ("import sys; import fomm_cli.media.timing, fomm_cli.media.output, fomm_cli.fsutil; "
+    code = ("import sys; import fomm_cli.media.timing, fomm_cli.media.outputs, fomm_cli.fsutil; "
             "print(sorted(m for m in ('torch', 'numpy', 'cv2', 'imageio_ffmpeg') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

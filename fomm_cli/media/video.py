@@ -3,7 +3,7 @@
 Readers yield uint8 H x W x 3 RGB frames one at a time and writers take them one at a time, so memory
 does not grow with video length. ``VideoSource`` (``fomm_cli.media.reader``) is the full reader: segments,
 frame rate, stdin, warnings; ``VideoWriter`` (``fomm_cli.media.writer``) the writer; ``check_output``
-(``fomm_cli.media.output``) the pre-flight check of an output.
+(``fomm_cli.media.outputs``) the pre-flight check of an output.
 """
 
 from __future__ import annotations

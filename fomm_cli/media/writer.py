@@ -42,7 +42,7 @@ from fomm_cli.fsutil import (
 )
 from fomm_cli.media.ffmpeg import FfmpegProcess, ffmpeg_exe
 from fomm_cli.media.image import write_image
-from fomm_cli.media.output import FRAME_NAME, FRAMES_MARKER, check_output, frames_folder_problem
+from fomm_cli.media.outputs import FRAME_NAME, FRAMES_MARKER, check_output, frames_folder_problem
 from fomm_cli.media.timing import parse_fps
 
 AUDIO_FORMATS = ("mp4", "mov", "mkv")
@@ -57,7 +57,7 @@ class VideoWriter:
     ``audio_start`` seconds for ``audio_duration`` (None: to its end; pass the video's duration, e.g.
     ``VideoSource.audio``), AAC-encoded (mp4, mov, mkv only; ``has_audio`` says whether it is used). The
     video is never cut to the audio. ``crf``: x264 quality,
-    0-51, 18 is visually lossless. ``format``: one of ``fomm_cli.media.output.FORMATS`` ("mkv" for stdout
+    0-51, 18 is visually lossless. ``format``: one of ``fomm_cli.media.outputs.FORMATS`` ("mkv" for stdout
     unless given). ``inputs``: the files the run reads, which the output may not replace. The output is
     checked when the writer is created (``check_output``).
     """
