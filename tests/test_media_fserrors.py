@@ -1,13 +1,15 @@
 """File-system errors: read-only folders and full disks give ``OutputError(path, reason)`` and leave nothing.
 
 A full disk is a 256 KiB tmpfs where mounting is allowed (root), and a file-size limit (RLIMIT_FSIZE) in a
-child process everywhere. A read-only folder is a read-only bind mount for root (whom permissions do not
-stop) and a 0555 folder for anyone else.
+child process everywhere. A read-only file system is a read-only bind mount (root); a folder without write
+permission is a 0555 folder, written by a child without the capability to override permissions when the
+tests run as root.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,28 +42,59 @@ def tiny_disk(tmp_path):
 
 
 @pytest.fixture
-def read_only(tmp_path):
+def read_only_mount(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
-    if os.geteuid() == 0:
-        if not (mount("--bind", str(folder), str(folder)) and mount("-o", "remount,bind,ro", str(folder))):
-            pytest.skip("cannot make a read-only bind mount here")
-        yield folder, "read-only file system"
+    if os.geteuid() != 0 or not (mount("--bind", str(folder), str(folder))
+                                 and mount("-o", "remount,bind,ro", str(folder))):
+        pytest.skip("cannot make a read-only bind mount here")
+    try:
+        yield folder
+    finally:
         subprocess.run(["umount", "-l", str(folder)], check=True)
-    else:
-        folder.chmod(0o555)
-        yield folder, "permission denied"
-        folder.chmod(0o755)
 
 
-def test_read_only_folder(read_only):
-    folder, reason = read_only
+def test_read_only_file_system(read_only_mount):
     for name in ("a.mp4", "frames", "a.gif"):
         with pytest.raises(OutputError) as caught:
-            check_output(folder / name)
-        assert caught.value.reason == reason and caught.value.path == folder / name
-        with pytest.raises(OutputError, match=reason):
-            write_video(folder / name, NOISE[:2], 10)
+            check_output(read_only_mount / name)
+        assert caught.value.reason == "read-only file system" and caught.value.path == read_only_mount / name
+        with pytest.raises(OutputError, match="read-only file system"):
+            write_video(read_only_mount / name, NOISE[:2], 10)
+    assert os.listdir(read_only_mount) == []
+
+
+WRITE_ALL = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from fomm_cli.errors import OutputError
+from fomm_cli.media.outputs import check_output
+from fomm_cli.media.video import write_video
+from tests.test_media_fserrors import NOISE
+for name in ("a.mp4", "frames", "a.gif"):
+    path = sys.argv[1] + "/" + name
+    for attempt in (lambda: check_output(path), lambda: write_video(path, NOISE[:2], 10)):
+        try:
+            attempt()
+        except OutputError as err:
+            print(name, err.reason)
+"""
+
+
+def test_folder_without_write_permission(tmp_path):
+    """Root ignores permissions: then the child runs without the capability to (setpriv)."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    command = [sys.executable, "-c", WRITE_ALL, str(folder)]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv: permissions cannot be tested")
+        command = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps", "-all", *command]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    folder.chmod(0o755)
+    assert done.stdout.splitlines() == [f"{name} permission denied" for name in ("a.mp4", "frames", "a.gif")
+                                        for _ in range(2)], done.stderr
     assert os.listdir(folder) == []
 
 
