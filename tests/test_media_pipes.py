@@ -229,3 +229,38 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next(tmp_path):
         assert [p for p in os.listdir(tmp_path) if temp_owner(p) is not None] == []
     assert sorted(os.listdir(tmp_path)) == ["a.mp4", "frames"]
     assert len(read_frames(tmp_path / "frames")) == 3 and np.all(read_frames(tmp_path / "a.mp4")[0] == 8)
+
+
+def test_stdin_read_twice_is_spooled_and_removed(tmp_path):
+    """A second pass (best-frame search) needs stdin kept in a file; any stream ffmpeg reads works (y4m here)."""
+    stream = ffmpeg("-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "64x64", "-r", "10", "-i", "pipe:0",
+                    "-pix_fmt", "yuv444p", "-f", "yuv4mpegpipe", "pipe:1", stdin=level_frames(12).tobytes())
+    code = """
+from fomm_cli.media.reader import VideoSource
+from tests.media_inputs import frame_index
+
+def main():
+    with VideoSource("-", rereadable=True) as source:
+        first = [frame_index(f) for f in source.frames()]
+        second = [frame_index(f) for f in source.frames()]
+        print(first == second, first, source.info.fps, len(os.listdir(os.environ["TMPDIR"])))
+    with VideoSource("-") as source:  # stdin is at its end now: nothing to decode
+        pass
+
+run(main)
+"""
+    done = run_child(code, input=stream, env={"TMPDIR": str(tmp_path)})
+    assert done.stdout.decode().strip() == f"True {list(range(12))} 10.0 1", done.stderr
+    assert "InputError" in done.stderr.decode() and os.listdir(tmp_path) == []
+    once = """
+from fomm_cli.media.reader import VideoSource
+
+def main():
+    with VideoSource("-") as source:
+        print(sum(1 for _ in source.frames()))
+        source.frames()
+
+run(main)
+"""
+    done = run_child(once, input=stream)
+    assert done.stdout == b"12\n" and "can be read only once" in done.stderr.decode()

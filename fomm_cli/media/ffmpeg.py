@@ -15,6 +15,7 @@ import signal
 import subprocess
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 from fomm_cli.errors import last_line, shorten
@@ -195,3 +196,11 @@ class LogReader(threading.Thread):
 
     def text(self) -> str:
         return "\n".join(self.head)
+
+
+def describe(path: Path) -> tuple[str, FfmpegProcess]:
+    """``ffmpeg -i path`` (no output): the header it prints (for ``parse_header``), and the finished process."""
+    process = FfmpegProcess([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "level+info", "-i", f"file:{path}"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    process.wait()
+    return process.log.text(), process

@@ -20,11 +20,7 @@ A frames folder is read in name order at the ``fps`` setting (default 25).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import select
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,17 +29,17 @@ from types import TracebackType
 
 import numpy as np
 
-from fomm_cli.errors import InputError, InputNotFound, InvalidSetting, OutputError
-from fomm_cli.fsutil import create_temp_file, remove_leftovers, remove_path
+from fomm_cli.errors import InputError, InputNotFound, InvalidSetting
+from fomm_cli.fsutil import remove_path
 from fomm_cli.media import frame_files, is_image
-from fomm_cli.media.ffmpeg import FfmpegProcess, MediaHeader, ffmpeg_exe, parse_header
+from fomm_cli.media.ffmpeg import FfmpegProcess, MediaHeader, describe, ffmpeg_exe, parse_header
 from fomm_cli.media.image import read_image, resize
+from fomm_cli.media.stdin import StdinStream
 from fomm_cli.media.timing import TimePoint, check_segment, parse_fps, parse_time
 from fomm_cli.reporting import Reporter
 
 DEFAULT_FOLDER_FPS = 25.0
 STDIN = "-"
-_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -105,10 +101,13 @@ class VideoSource:
         self._processes: set[FfmpegProcess] = set()
         self._lock = threading.Lock()
         self._closed = False
-        self._stdin: _StdinStream | None = None
+        self._stdin: StdinStream | None = None
         self._spool: Path | None = None
         self._folder: list[Path] | None = None
         self._file: Path | None = None  # what ffmpeg reads (the spool for stdin)
+        self._rate, self._seek = DEFAULT_FOLDER_FPS, 0.0  # decoding: output rate, where to seek to,
+        self._span: float | None = None  # how many seconds to read,
+        self._cap: int | None = None  # and at most how many frames
         try:
             self.info = self._open(rereadable, want_audio)
         except BaseException:
@@ -119,13 +118,13 @@ class VideoSource:
 
     def _open(self, rereadable: bool, want_audio: bool) -> VideoInfo:
         if str(self.path) == STDIN:
-            self._stdin = _StdinStream()
+            self._stdin = StdinStream()
             header = self._header(self._stdin.probe(), STDIN)
             if rereadable or (want_audio and header.has_audio):
                 self._spool = self._stdin.spool()
                 self._stdin = None
                 self._file = self._spool
-                header = self._header(_probe_text(self._spool), STDIN)
+                header = self._header(describe(self._spool), STDIN)
             return self._video_info(header)
         if not self.path.exists():
             raise InputNotFound(self.path, self.what)
@@ -134,7 +133,7 @@ class VideoSource:
         if is_image(self.path):
             raise InputError(self.path, "is a still image, not a video")
         self._file = self.path
-        return self._video_info(self._header(_probe_text(self.path), self.path))
+        return self._video_info(self._header(describe(self.path), self.path))
 
     def _header(self, result: tuple[str, FfmpegProcess], name: str | Path) -> MediaHeader:
         text, process = result
@@ -157,17 +156,14 @@ class VideoSource:
         total = header.duration
         if total is not None and start >= total:
             raise InvalidSetting("start", str(self._start), f"before the end of the video ({total:.3f} s)")
-        stop = min(end, total) if end is not None and total is not None else (end if end is not None else total)
+        stop = end if total is None else (total if end is None else min(end, total))
         duration = stop - start if stop is not None else None
         frames = round(duration * rate) if duration is not None else None
-        self._span = end - start if end is not None else None
-        self._cap = None
-        if self._span is not None:
-            exact = self._start is None or self._start.frame is not None
-            self._cap = self._end.frame - (self._start.frame if self._start else 0) \
-                if exact and self._end.frame is not None else round(self._span * rate)  # type: ignore[union-attr]
-            frames = min(frames, self._cap) if frames is not None else self._cap
         self._rate, self._seek = rate, start
+        if end is not None:
+            self._span = end - start
+            self._cap = round(self._span * rate)  # exact for frame numbers: (e - s) / rate * rate
+            frames = min(frames, self._cap) if frames is not None else self._cap
         return VideoInfo(rate, header.width, header.height, frames, duration, header.has_audio, start, origin,
                          header.fps)
 
@@ -200,8 +196,10 @@ class VideoSource:
         """Yield the frames, uint8 H x W x 3 RGB. A new pass each call (stdin streams allow one)."""
         if self._folder is not None:
             return self._folder_frames(self._folder)
-        if self._stdin is not None and self._stdin.used:
-            raise RuntimeError("standard input can be read only once: open the VideoSource with rereadable=True")
+        if self._stdin is not None:
+            if self._stdin.used:
+                raise RuntimeError("standard input can be read only once: open the VideoSource with rereadable=True")
+            self._stdin.used = True
         return self._decode()
 
     __iter__ = frames
@@ -217,7 +215,7 @@ class VideoSource:
             cmd += ["-ss", f"{self._seek:.6f}"]  # before -i: seek in the input instead of decoding up to it
         if self._span is not None:
             cmd += ["-t", f"{self._span:.6f}"]
-        cmd += ["-i", "pipe:0" if self._stdin is not None else str(self._file), "-map", "0:v:0",
+        cmd += ["-i", "pipe:0" if self._stdin is not None else f"file:{self._file}", "-map", "0:v:0",
                 "-vf", f"fps=fps={self._rate:.12g}:start_time=0", "-fps_mode", "passthrough"]
         if self._cap is not None:
             cmd += ["-frames:v", str(self._cap)]
@@ -301,90 +299,3 @@ def _stop_reason(errors: list[str]) -> str | None:
         if "partial file" in lowered or "prematurely" in lowered or "truncat" in lowered:
             return message.split(": ")[-1] if "offset" in lowered else message
     return None
-
-
-def _probe_text(path: Path) -> tuple[str, FfmpegProcess]:
-    """``ffmpeg -i path`` (no output): the header it prints, and the finished process."""
-    process = FfmpegProcess([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "level+info", "-i", str(path)],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    process.wait()
-    return process.log.text(), process
-
-
-class _StdinStream:
-    """Our standard input, read once. ``probe`` shows ffmpeg the start of the stream (kept in memory, at
-    most what ffmpeg reads to find the streams, ~5 MB) and returns its header; ``feed`` then gives a
-    decoder that start followed by the rest, from a thread; ``spool`` writes it all to a temporary file."""
-
-    def __init__(self) -> None:
-        self.prefix: list[bytes] = []
-        self.eof = False
-        self.used = False
-
-    def _read(self) -> bytes:
-        chunk = os.read(0, _CHUNK)
-        if not chunk:
-            self.eof = True
-        return chunk
-
-    def probe(self) -> tuple[str, FfmpegProcess]:
-        process = FfmpegProcess([ffmpeg_exe(), "-hide_banner", "-loglevel", "level+info", "-i", "pipe:0"],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        pipe = process.proc.stdin
-        try:
-            while process.proc.poll() is None and not self.eof:
-                if not select.select([0], [], [], 0.05)[0]:
-                    continue  # nothing new yet: check again whether ffmpeg has seen enough
-                chunk = self._read()
-                self.prefix.append(chunk)
-                try:
-                    pipe.write(chunk) if chunk else pipe.close()  # type: ignore[union-attr]
-                    if chunk:
-                        pipe.flush()  # type: ignore[union-attr]
-                except (BrokenPipeError, ValueError):  # it has seen enough
-                    break
-            process.wait()
-        finally:
-            process.kill()
-        return process.log.text(), process
-
-    def feed(self, pipe: object) -> None:
-        self.used = True
-        threading.Thread(target=self._copy, args=(pipe,), daemon=True).start()
-
-    def _copy(self, pipe: object) -> None:
-        try:
-            for chunk in self.prefix:
-                pipe.write(chunk)  # type: ignore[attr-defined]
-            self.prefix = []
-            while not self.eof:
-                pipe.write(self._read())  # type: ignore[attr-defined]
-        except (OSError, ValueError):  # the decoder stopped (or was stopped): nothing more to give it
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                pipe.close()  # type: ignore[attr-defined]
-
-    def spool(self) -> Path:
-        folder = Path(tempfile.gettempdir())
-        remove_leftovers(folder)
-        try:
-            path = create_temp_file(folder / "stdin", "spool")
-        except OSError as err:
-            raise OutputError.from_os_error(folder / "stdin", err) from None
-        try:
-            with open(path, "wb") as out:
-                for chunk in self.prefix:
-                    out.write(chunk)
-                self.prefix = []
-                while not self.eof:
-                    out.write(self._read())
-        except OSError as err:
-            remove_path(path)
-            raise OutputError(path, f"cannot keep a copy of standard input: {(err.strerror or str(err)).lower()}") \
-                from None
-        except BaseException:
-            remove_path(path)
-            raise
-        self.used = True
-        return path
