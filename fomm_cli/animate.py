@@ -21,7 +21,8 @@ from fomm_cli.errors import FommError
 from fomm_cli.models.inference import prepare_for_inference
 from fomm_cli.models.keypoints import Keypoints
 from fomm_cli.models.model import FirstOrderModel
-from fomm_cli.motion import movement_scale, transfer_keypoints
+from fomm_cli.motion import MotionTransfer, check_motion_scale, transfer_keypoints
+from fomm_cli.smoothing import KeypointSmoother, check_strength
 
 T = TypeVar("T")
 
@@ -79,7 +80,9 @@ class Animator:
     relative: move the source keypoints by the driving motion since the reference frame (default) instead
     of copying the driving keypoints (absolute). adapt_scale: scale that motion by the ratio of keypoint hull
     sizes. precision: fp32 (exact), bf16 (CPU or CUDA) or fp16 (CUDA) for the convolutions; keypoint
-    means, motion math and sampling stay in float32.
+    means, motion math and sampling stay in float32. smoothing: filter the driving keypoints in time with this
+    strength (frames, see ``fomm_cli.smoothing.KeypointSmoother``); None (default) leaves them as detected.
+    motion_scale: multiply the transferred motion (``fomm_cli.motion``): 1 (default) as is, 0 none, > 1 more.
 
     The animator works on its own copy of the model, with BatchNorm folded into the convolutions and, unless
     ``channels_last`` is False, channels-last weights (faster convolutions on CPU and on CUDA tensor cores).
@@ -87,7 +90,7 @@ class Animator:
 
     def __init__(self, model: FirstOrderModel, device: str | torch.device = "cpu", *, relative: bool = True,
                  adapt_scale: bool = True, batch_size: int = 8, precision: str = "fp32",
-                 channels_last: bool = True) -> None:
+                 channels_last: bool = True, smoothing: float | None = None, motion_scale: float = 1.0) -> None:
         if precision not in PRECISIONS:
             raise FommError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
         self.device = resolve_device(device) if isinstance(device, str) else device
@@ -100,6 +103,8 @@ class Animator:
             self.model.to(torch.bfloat16 if precision == "bf16" else torch.float16)
         self.relative = relative
         self.adapt_scale = adapt_scale
+        self.smoothing = None if smoothing is None else check_strength(smoothing)
+        self.motion_scale = check_motion_scale(motion_scale)
         self.batch_size = batch_size
         self.precision = precision
         self.image_size = model.config.image_size
@@ -128,7 +133,12 @@ class Animator:
                scale: float) -> torch.Tensor:
         """Predictions (B x 3 x H x W in [0, 1], float32) for a batch of driving keypoints."""
         kp = transfer_keypoints(source.keypoints, kp_driving, kp_reference, relative=self.relative,
-                                relative_jacobian=self.relative, scale=scale)
+                                relative_jacobian=self.relative, scale=scale, motion_scale=self.motion_scale)
+        return self.generate(source, kp)
+
+    @torch.inference_mode()
+    def generate(self, source: EncodedSource, kp: Keypoints) -> torch.Tensor:
+        """Predictions (B x 3 x H x W in [0, 1], float32) for B sets of keypoints that drive the source."""
         kp_source = source.keypoints.expand(kp.value.shape[0])
         return self.model.generator.animate(source.features, source.small, kp, kp_source, source.image)
 
@@ -147,14 +157,14 @@ class Animator:
         encoded = self.encode_source(source)
         reference_frame = first if reference is None else reference
         self._check_size(reference_frame, "driving frames")
-        kp_reference = self.keypoints(reference_frame)
-        scale = movement_scale(encoded.keypoints, kp_reference) if self.adapt_scale and self.relative else 1.0
-        self.last_movement_scale = scale
+        smoother = None if self.smoothing is None else KeypointSmoother(self.smoothing)
+        transfer = MotionTransfer(encoded.keypoints, self.keypoints(reference_frame), relative=self.relative,
+                                  adapt_scale=self.adapt_scale, motion_scale=self.motion_scale, smoother=smoother)
+        self.last_movement_scale = transfer.scale
         for batch in batched(frames, self.batch_size, ramp=True):
             for frame in batch:
                 self._check_size(frame, "driving frames")
-            kp_driving = self.keypoints(batch)
-            yield from to_uint8(self.render(encoded, kp_driving, kp_reference, scale))
+            yield from to_uint8(self.generate(encoded, transfer(self.keypoints(batch))))
 
 
 def batched(items: Iterable[T], size: int, ramp: bool = False) -> Iterator[list[T]]:
