@@ -1,20 +1,22 @@
 """Keypoint smoothing: jitter and step-response lag of the keypoints that drive the source, with and without it.
 
-1. Keypoint-level jitter of known size. Smooth driving motions (still; a slow sway; a head turn; a sway with
-   3 Hz mouth-like motion on top) of 10 keypoints with jacobians, 10 s at 25 fps, plus independent Gaussian
-   jitter: sigma 0.005 per coordinate ([-1, 1] units: 0.64 px at 256 px) and 0.02 per jacobian entry (the
-   ratio the demo model shows under pixel noise). Step: every keypoint jumps by 0.02 ... 0.2 in a random
-   direction and its jacobian turns by 0.2 rad, once.
-2. Real detectors under pixel noise: the trained demo model on examples/driving.mp4, and the parity fixture's
-   random-weight checkpoint on its still frame; Gaussian pixel noise; a cut between two poses as the step.
+1. Keypoint-level jitter of known size. Smooth driving motions (still; a slow sway, 0.05 at 0.3 Hz; a head
+   turn, 0.1 at 0.5 Hz; the sway with 3 Hz lip-like motion of 0.015 on top) of 10 keypoints with jacobians,
+   10 s at 25 fps, plus independent Gaussian jitter: sigma 0.005 per coordinate ([-1, 1] units: 0.64 px at
+   256 px) and 0.02 per jacobian entry (the ratio the demo model shows under pixel noise); then other sigmas.
+   Step: every keypoint jumps by 0.02 ... 0.2 in a random direction and its jacobian turns by 0.2 rad, once,
+   with the same jitter.
+2. Real detectors under Gaussian pixel noise: the trained demo model on a frame of examples/driving.mp4
+   swaying smoothly, and on the video as it is (fast motion); the parity fixture's random-weight checkpoint
+   on its still frame; a cut between two poses of the demo video as the step.
 3. End to end: a still driving frame with pixel noise, animated by the demo model: mean frame-to-frame change
    of the output (uint8 levels), which is 0 for a perfectly still result.
 
-Measures (``fomm_cli.smoothing.frame_jitter`` and ``step_lag``), always on the keypoints MotionTransfer
-hands to the generator (relative motion, adapted scale): jitter = RMS frame-to-frame change of their error
-against the same transfer of the clean driving, in [-1, 1] units (Frobenius for jacobians); cost = RMS
-error on the clean driving, i.e. how far smoothing moves motion that had no jitter; lag = frames after the
-step until 90 % of the way (0 = no lag; at 25 fps one frame is 40 ms).
+Measures (``fomm_cli.smoothing.frame_jitter`` and ``step_lag``), on the keypoints MotionTransfer hands to the
+generator (relative motion, adapted scale): jitter = RMS frame-to-frame change of their error against the
+same transfer of the clean driving, in [-1, 1] units (Frobenius for jacobians), with its ratio to no
+smoothing; cost = RMS error on the clean driving, i.e. how far smoothing moves motion that had no jitter;
+lag = frames after the step until 90 % of the way (0 = no lag; at 25 fps one frame is 40 ms).
 
     python benchmarks/motion_smoothing.py           # about a minute on one core
 """
