@@ -85,7 +85,7 @@ def _side_by_side(panels: list[np.ndarray]) -> np.ndarray:
 
 def run_animation(model: FirstOrderModel, options: AnimateOptions, model_label: str) -> dict[str, Any]:
     """Animate ``options.source`` with ``options.driving`` into ``options.output``; returns a summary."""
-    from fomm_cli.animate import resolve_device
+    from fomm_cli.devices import resolve_device
 
     size = tuple(model.config.image_size)
     device = resolve_device(options.device)
@@ -177,7 +177,7 @@ def run_animation(model: FirstOrderModel, options: AnimateOptions, model_label: 
         "size": [int(frame.shape[1]), int(frame.shape[0])],
         "relative": options.relative,
         "adapt_scale": options.adapt_scale and options.relative,
-        "movement_scale": round(animator.last_movement_scale, 6),
+        "movement_scale": None,
         "audio": audio_from is not None and options.output.suffix.lower() != ".gif" and options.output.suffix != "",
     })
     return summary

@@ -74,7 +74,7 @@ def evaluate(
     if save is not None and save.exists() and not overwrite:
         raise FommError(f"{save} exists (pass -y to overwrite)")
 
-    from fomm_cli.animate import resolve_device
+    from fomm_cli.devices import resolve_device
     from fomm_cli.evaluate.extractors import make_extractors
     from fomm_cli.evaluate.pipeline import evaluate_baseline, evaluate_folders, evaluate_model
     from fomm_cli.evaluate.reconstruct import parse_frame_shape
