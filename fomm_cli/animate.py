@@ -19,15 +19,14 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import torch
 
-from fomm_cli.devices import resolve_device
-from fomm_cli.errors import ConflictingSettings, InputError, InvalidSetting
+from fomm_cli.devices import PRECISIONS, resolve_device
+from fomm_cli.errors import ConflictingSettings, InputError, InvalidSetting, one_of
 from fomm_cli.models.keypoints import Keypoints
 from fomm_cli.motion import check_motion_scale, movement_scale, transfer_keypoints
 from fomm_cli.smoothing import KeypointSmoother, check_strength
 
 T = TypeVar("T")
 
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class InferenceEngine(Protocol):
@@ -105,7 +104,7 @@ class Animator:
                  adapt_scale: bool = True, avd: bool = False, batch_size: int = 8, precision: str = "fp32",
                  channels_last: bool = True, smoothing: float | None = None, motion_scale: float = 1.0) -> None:
         if precision not in PRECISIONS:
-            raise InvalidSetting("precision", precision, ", ".join(PRECISIONS))
+            raise InvalidSetting("precision", precision, one_of(PRECISIONS))
         if batch_size < 1:
             raise InvalidSetting("batch_size", batch_size, "at least 1")
         self.device = resolve_device(device) if isinstance(device, str) else device
