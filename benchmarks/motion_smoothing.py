@@ -169,10 +169,10 @@ def detector_report(strengths: list[float | None]) -> None:
     from fomm_cli.animate import Animator
     from fomm_cli.checkpoints import load_model
     from fomm_cli.media.video import iter_frames
-    from fomm_cli.pretrained import load_model as load_named
+    from fomm_cli.pretrained import load_pretrained
 
     print("\n## 2. real detectors, Gaussian pixel noise (levels of 255)")
-    demo, _ = load_named("demo")
+    demo = load_pretrained("demo").model
     parity = load_model(ROOT / "tests/fixtures/parity/a.pth.tar")
     parity.config.image_size = (64, 64)
     video = np.stack(list(iter_frames(ROOT / "examples/driving.mp4")))
@@ -211,10 +211,10 @@ def end_to_end_report(strengths: list[float | None]) -> None:
     from fomm_cli.animate import Animator
     from fomm_cli.media.image import read_image
     from fomm_cli.media.video import iter_frames
-    from fomm_cli.pretrained import load_model
+    from fomm_cli.pretrained import load_pretrained
 
     print("\n## 3. end to end: demo model, still driving frame + pixel noise 8, 50 frames")
-    model, _ = load_model("demo")
+    model = load_pretrained("demo").model
     source = read_image(ROOT / "examples/source.png")
     frame = next(iter(iter_frames(ROOT / "examples/driving.mp4")))
     gen = np.random.default_rng(1)
