@@ -9,7 +9,6 @@ config uses.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -219,10 +218,6 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise FommError(f"{path} is not a YAML mapping")
     return data
-
-
-def dump_json(config: ModelConfig) -> str:
-    return json.dumps(config.to_json_dict(), indent=2)
 
 
 def dataclass_from_mapping(cls: type, params: Mapping[str, Any], where: str | None = None) -> Any:

@@ -69,9 +69,8 @@ def command(options_type: type, flags: Mapping[str, Flag], body: Callable[..., N
     parameters = []
     for name, flag in flags.items():
         field = fields[name]
-        annotation = str if flag.parse is not None else hints[name]
-        if flag.parse is not None and _is_optional(hints[name]):
-            annotation = str | None
+        annotation = _for_typer(str if flag.parse is None or not _is_optional(hints[name]) else str | None) \
+            if flag.parse is not None else _for_typer(hints[name])
         default = flag.default
         if default is UNSET:
             default = field.default if field.default is not dataclasses.MISSING else ...
@@ -84,7 +83,7 @@ def command(options_type: type, flags: Mapping[str, Flag], body: Callable[..., N
                                             annotation=annotation))
     for name, (annotation, info) in (extra or {}).items():
         parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info,
-                                            annotation=annotation))
+                                            annotation=_for_typer(annotation)))
 
     def run(**values: Any) -> None:
         active_flags.clear()
@@ -109,3 +108,11 @@ def command(options_type: type, flags: Mapping[str, Flag], body: Callable[..., N
 
 def _is_optional(annotation: Any) -> bool:
     return type(None) in typing.get_args(annotation)
+
+
+def _for_typer(annotation: Any) -> Any:
+    """``X | None`` as ``Optional[X]``: typer releases before 0.15 only understand the latter."""
+    if _is_optional(annotation):
+        (inner,) = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return typing.Optional[inner]  # noqa: UP045 - spelled for old typer
+    return annotation

@@ -273,7 +273,7 @@ def run(options: Options, reporter: Reporter | None = None) -> Summary:
         size=[int(frame.shape[1]), int(frame.shape[0])], model=loaded.label, domain=loaded.domain,
         domain_from=loaded.domain_from, device=str(device), precision=options.precision, relative=options.relative,
         adapt_scale=options.adapt_scale and options.relative, movement_scale=round(animation.movement_scales[0], 6),
-        audio=audio_from is not None and writer.kind == "h264",
+        audio=writer.has_audio,
         face_backend=backend.name if backend is not None else None,
         crop_box=[round(float(v), 1) for v in crops[0].box] if len(crops) == 1 else None,
         faces=[{**c.summary(), "movement_scale": round(scale, 6)}
