@@ -3,15 +3,17 @@ large scenes; and the cost per frame of pasting several animated faces back into
 
 Faces: the astronaut photo (as taken, mirrored, grey, darker and warm) and the people of Labeled Faces in the
 Wild that scikit-image ships (25 px grey crops, so LFW faces of 100 and 200 px are 4-8x enlargements: blurry,
-a harder test than a real photo). They are pasted, scaled with area averaging, at random places into 1920 x 1080
+a harder test than a real photo). They are pasted (area averaging when shrunk) at random places into 1920 x 1080
 and 3840 x 2160 collages of scikit-image's face-free photos; a face's width is ear to ear (``tests/face_scenes``).
 A face counts as found when a detection's centre lies inside its box and the widths agree within a factor of 2;
 other detections count as false positives.
 
 Rows: ``default`` is ``DlibBackend().detect(frame)`` (the frame scanned at 1.75x for 40 px faces);
-``before`` is the previous default (a copy whose long side is 640 px, upsampled only below 480 px).
-Times are per full scan on one CPU core. ``video`` runs ``FaceScanner`` as ``fomm crop`` does (a full scan every
-10 frames, the faces tracked on the others) over frames with three moving faces.
+``before`` is the previous default (a copy whose long side is 640 px, upsampled only below 480 px). Times
+are in CPU seconds of this process (``time.process_time``, OpenCV held to one thread; dlib runs on one
+core): unlike wall time, barely affected by other programs sharing the machine. ``video`` runs
+``FaceScanner`` as ``fomm crop`` does (a full scan every 10 frames, the faces tracked on the others) over
+frames with three moving faces.
 
     python benchmarks/face_detection.py            # about 3 minutes on one idle core
     python benchmarks/face_detection.py --quick    # 1080p only, fewer frames
@@ -71,9 +73,9 @@ def recall(detect, size: tuple[int, int], width: int, pool: list[Sample], frames
         canvas = background(*size, seed=seed + f).copy()
         truths = [place(canvas, pool[(f * per_frame + k) % len(pool)], width, centre)
                   for k, centre in enumerate(layout(size, width, per_frame, rng))]
-        started = time.perf_counter()
+        started = time.process_time()
         faces = detect(canvas)
-        times.append(time.perf_counter() - started)
+        times.append(time.process_time() - started)
         hits = [any(matches(face.box, truth) for face in faces) for truth in truths]
         found, placed = found + sum(hits), placed + len(truths)
         false += sum(not any(matches(face.box, truth) for truth in truths) for face in faces)
@@ -93,9 +95,9 @@ def video_cost(size: tuple[int, int], frames: int) -> tuple[float, int, int, flo
         truths = [place(canvas, samples[0], 40, (0.2 * width + 2 * t, 0.3 * height)),
                   place(canvas, samples[1], 60, (0.5 * width, 0.6 * height - t)),
                   place(canvas, samples[3], 100, (0.8 * width - 2 * t, 0.4 * height + t))]
-        started = time.perf_counter()
+        started = time.process_time()
         faces = scanner(t, canvas)
-        spent += time.perf_counter() - started
+        spent += time.process_time() - started
         if faces is not None:
             hits += sum(any(matches(face.box, truth) for face in faces) for truth in truths)
             total += len(truths)
@@ -113,11 +115,11 @@ def composite_cost(size: tuple[int, int], repeats: int) -> tuple[float, float]:
     boxes = [np.array([x, 300, x + 256, 556]) for x in (400, 560, 720)]
     crops = [np.random.default_rng(k).integers(0, 256, (256, 256, 3), dtype=np.uint8) for k in range(3)]
     compositor = Compositor(image, boxes)
-    started = time.perf_counter()
+    started = time.process_time()
     for _ in range(repeats):
         compositor.paste(crops)
-    ours = (time.perf_counter() - started) / repeats
-    started = time.perf_counter()
+    ours = (time.process_time() - started) / repeats
+    started = time.process_time()
     for _ in range(repeats):
         frame = image
         for crop, (x1, y1, x2, y2) in zip(crops, boxes, strict=True):
@@ -126,7 +128,7 @@ def composite_cost(size: tuple[int, int], repeats: int) -> tuple[float, float]:
             resized = cv2.resize(crop, (x2 - x1, y2 - y1), interpolation=cv2.INTER_AREA).astype(np.float32)
             alpha = feather_mask(y2 - y1, x2 - x1)[..., None]
             frame[y1:y2, x1:x2] = np.clip(np.rint(region + (resized - region) * alpha), 0, 255).astype(np.uint8)
-    naive = (time.perf_counter() - started) / repeats
+    naive = (time.process_time() - started) / repeats
     return 1000 * ours, 1000 * naive
 
 
@@ -138,15 +140,18 @@ def mmod_seconds() -> float:
     import_dlib()
     cnn = dlib_model("cnn_face_detection_model_v1", "mmod_human_face_detector.dat")
     frame = np.ascontiguousarray(background(360, 640, seed=1))
-    started = time.perf_counter()
+    started = time.process_time()
     cnn(frame, 0)
-    return time.perf_counter() - started
+    return time.process_time() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1080p only, fewer frames")
     args = parser.parse_args()
+    import cv2
+
+    cv2.setNumThreads(1)
     frames = 1 if args.quick else 3
     resolutions = {"1080p": RESOLUTIONS["1080p"]} if args.quick else RESOLUTIONS
     backend = DlibBackend()
@@ -158,7 +163,7 @@ def main() -> None:
         *os.getloadavg()))
 
     print("| frame | faces | method | " + " | ".join(f"{w} px" for w in WIDTHS) + " | false pos. / frame "
-          "| s / frame |")
+          "| CPU s / frame |")
     print("|---|---|---|" + "---|" * len(WIDTHS) + "---|---|")
     for label, size in resolutions.items():
         for pool_name, pool in (("astronaut", astronauts), ("LFW", people)):
@@ -175,15 +180,15 @@ def main() -> None:
     print("\nvideo (three faces of 40, 60 and 100 px moving; full scan every 10 frames, tracked on the others):")
     for label, size in resolutions.items():
         per_frame, full, tracked, share = video_cost(size, 20 if args.quick else 30)
-        print(f"  {label}: {1000 * per_frame:.0f} ms per frame on average ({full} full scans, {tracked} tracked "
+        print(f"  {label}: {1000 * per_frame:.0f} CPU ms per frame on average ({full} full scans, {tracked} tracked "
               f"frames), {share:.0%} of the faces found on the frames looked at", flush=True)
 
     print("\npaste-back of three overlapping 256 px face crops, per frame:")
     for label, size in RESOLUTIONS.items():
         ours, naive = composite_cost(size, 5 if args.quick else 20)
-        print(f"  {label} photo: Compositor {ours:.1f} ms, one full copy per face (as before) {naive:.1f} ms")
+        print(f"  {label} photo: Compositor {ours:.1f} CPU ms, one full copy per face (as before) {naive:.1f} CPU ms")
 
-    print(f"\nMMOD CNN detector, one 640 x 360 frame (faces from ~70 px): {mmod_seconds():.2f} s")
+    print(f"\nMMOD CNN detector, one 640 x 360 frame (faces from ~70 px): {mmod_seconds():.2f} CPU s")
     print("load average at the end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
 
 
