@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from fomm_cli.errors import InvalidSetting
+from fomm_cli.errors import InvalidSetting, SettingsError
 
 UNSET: Any = object()  # a Flag's default when the dataclass field's default applies
 
@@ -94,6 +94,8 @@ def command(options_type: type, flags: Mapping[str, Flag], body: Callable[..., N
             if flag.parse is not None and value is not None:
                 try:
                     value = flag.parse(value)
+                except SettingsError:
+                    raise
                 except ValueError as err:
                     raise InvalidSetting(name, value, str(err)) from None
             settings[name] = value
