@@ -18,7 +18,7 @@ import typer
 from fomm_cli import __version__, interrupts
 from fomm_cli.cli import animate, crop, data, evaluate, models, train
 from fomm_cli.cli.errors import exit_code, render
-from fomm_cli.cli.options import active_flags
+from fomm_cli.cli.options import PipeClosed, active_flags
 from fomm_cli.errors import FommError, Interrupted
 
 app = typer.Typer(
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, *aborts):
         print("fomm: interrupted by SIGINT", file=sys.stderr)
         sys.exit(130)
-    except BrokenPipeError:
+    except (BrokenPipeError, PipeClosed):
         _quiet_stdout()
         sys.exit(141)
     if isinstance(code, int) and code:
