@@ -58,7 +58,10 @@ class InferenceEngine(Protocol):
 
 
 class AnimatableModel(Protocol):
-    def for_inference(self, device: torch.device, *, precision: str, channels_last: bool) -> InferenceEngine:
+    """A model family's container (``FirstOrderModel``, ...): it builds its own inference engine."""
+
+    def for_inference(self, device: torch.device, *, precision: str = "fp32",
+                      channels_last: bool = True) -> InferenceEngine:
         ...
 
 

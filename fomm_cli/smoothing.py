@@ -86,8 +86,9 @@ class KeypointSmoother:
             jacobian = None if keypoints.jacobian is None else keypoints.jacobian[index].contiguous()
             value, jacobian = self._step(value, jacobian)
             values.append(value)
-            jacobians.append(jacobian)
-        return Keypoints(torch.stack(values), None if keypoints.jacobian is None else torch.stack(jacobians))
+            if jacobian is not None:
+                jacobians.append(jacobian)
+        return Keypoints(torch.stack(values), torch.stack(jacobians) if jacobians else None)
 
     def _step(self, value: torch.Tensor, jacobian: torch.Tensor | None
               ) -> tuple[torch.Tensor, torch.Tensor | None]:

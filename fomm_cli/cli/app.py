@@ -63,7 +63,7 @@ def _click_modules() -> list[ModuleType]:
     older ones use the ``click`` package; catch both, whichever is installed."""
     found = []
     try:
-        from typer import _click  # type: ignore[attr-defined]
+        from typer import _click
 
         found.append(_click)
     except ImportError:

@@ -274,7 +274,7 @@ def run(options: Options, reporter: Reporter | None = None) -> Summary:
             for (result,) in animation.frames(remembered(itertools.chain([first], frames))):
                 if first_frame_at is None:
                     first_frame_at = time.perf_counter() - started
-                frame = paste_back(full_source, result, crop_box) if paste else result
+                frame = paste_back(full_source, result, crop_box) if paste and crop_box is not None else result
                 if options.side_by_side:
                     frame = _side_by_side([full_source if paste else source, pending.popleft(), frame])
                 writer.write(frame)
