@@ -1,15 +1,18 @@
-"""Reading and writing model weights.
+"""Reading and writing model weights, for both model families.
 
 Two formats:
-- official: a ``torch.save`` dict with ``generator``, ``kp_detector``, optional ``discriminator``,
-  optimizer states and ``epoch`` (``.pth.tar``; zip or legacy serialization). Read with
-  ``weights_only=True``; files that need arbitrary unpickling are refused unless the caller trusts them.
-- ours: a folder with ``model.safetensors`` (keys prefixed ``generator.``, ``kp_detector.``,
-  ``discriminator.``) and ``config.json`` beside it, so a checkpoint rebuilds itself.
+- official: a ``torch.save`` dict with optimizer states, ``epoch`` and the parts' state dicts: FOMM's
+  ``generator``, ``kp_detector``, optional ``discriminator``; TPSMM's ``kp_detector``,
+  ``dense_motion_network``, ``inpainting_network``, optional ``bg_predictor`` and ``avd_network``
+  (``.pth.tar``; zip or legacy serialization). Read with ``weights_only=True``; files that need arbitrary
+  unpickling are refused unless the caller trusts them.
+- ours: a folder with ``model.safetensors`` (keys prefixed with the part names) and ``config.json``
+  beside it (with a ``family``), so a checkpoint rebuilds itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import shutil
@@ -19,10 +22,13 @@ from typing import Any
 
 import torch
 
-from fomm_cli.config import ModelConfig, infer_config
+from fomm_cli.config import ModelConfig, config_from_json_dict, infer_config
 from fomm_cli.errors import FommError
 from fomm_cli.fsutil import replace_path, temp_dir_beside
 from fomm_cli.models.model import PARTS, FirstOrderModel
+from fomm_cli.models.tpsmm import TPSMMConfig, TPSMotionModel, infer_tpsmm_config
+from fomm_cli.models.tpsmm.config import PARTS as TPSMM_PARTS
+from fomm_cli.models.tpsmm.config import REQUIRED_PARTS as TPSMM_REQUIRED
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -47,19 +53,29 @@ def read_official(path: str | Path, trust: bool = False) -> dict[str, Any]:
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise FommError(f"{path} is not a readable PyTorch checkpoint ({str(err).splitlines()[0][:160]})") from None
-    if not isinstance(data, Mapping) or "generator" not in data or "kp_detector" not in data:
+    if not isinstance(data, Mapping) or official_family(data) is None:
         keys = sorted(data)[:8] if isinstance(data, Mapping) else type(data).__name__
-        raise FommError(f"{path} is not a FOMM checkpoint (expected 'generator' and 'kp_detector', found {keys})")
+        raise FommError(f"{path} is neither a FOMM checkpoint (expected 'generator' and 'kp_detector') nor a TPSMM "
+                        f"checkpoint (expected {', '.join(map(repr, TPSMM_REQUIRED))}), found {keys}")
     return dict(data)
 
 
-def read_pretrained(path: Path) -> tuple[ModelConfig, dict[str, dict[str, torch.Tensor]]]:
+def official_family(data: Mapping[str, Any]) -> str | None:
+    """"tpsmm", "fomm" or None: which family's parts an official checkpoint dict holds."""
+    if all(part in data for part in TPSMM_REQUIRED):
+        return "tpsmm"
+    if "generator" in data and "kp_detector" in data:
+        return "fomm"
+    return None
+
+
+def read_pretrained(path: Path) -> tuple[ModelConfig | TPSMMConfig, dict[str, dict[str, torch.Tensor]]]:
     """Load our format: (config, {part: state_dict})."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
-        config = ModelConfig.from_json_dict(json.loads((path / CONFIG_NAME).read_text()))
+        config = config_from_json_dict(json.loads((path / CONFIG_NAME).read_text()))
     except json.JSONDecodeError as err:
         raise FommError(f"{path / CONFIG_NAME} is not valid JSON: {err}") from None
     try:
@@ -73,10 +89,13 @@ def read_pretrained(path: Path) -> tuple[ModelConfig, dict[str, dict[str, torch.
     return config, states
 
 
-def load_model(path: str | Path, config: ModelConfig | None = None, trust: bool = False,
-               with_discriminator: bool = False) -> FirstOrderModel:
+def load_model(path: str | Path, config: ModelConfig | TPSMMConfig | None = None, trust: bool = False,
+               with_discriminator: bool = False) -> FirstOrderModel | TPSMotionModel:
     """Build a model from an official ``.pth.tar``, our folder format, or a ``.safetensors`` file with a
-    ``config.json`` beside it. The architecture comes from ``config`` if given, else from the file."""
+    ``config.json`` beside it. The architecture comes from ``config`` if given, else from the file.
+
+    A TPSMM has its optional parts (background predictor, AVD network) only when the file has their weights;
+    ``with_discriminator`` concerns FOMM only."""
     path = Path(path)
     if path.suffix == ".safetensors" and path.is_file():
         path = path.parent
@@ -86,13 +105,24 @@ def load_model(path: str | Path, config: ModelConfig | None = None, trust: bool 
         if not is_pretrained_dir(path):
             raise FommError(f"{path} is a folder without {WEIGHTS_NAME} and {CONFIG_NAME}")
         stored_config, states = read_pretrained(path)
+        family = stored_config.family
         config = config or stored_config
     else:
         data = read_official(path, trust)
-        states = {part: data[part] for part in PARTS if isinstance(data.get(part), Mapping) and data[part]}
+        family = official_family(data)
+        parts = TPSMM_PARTS if family == "tpsmm" else PARTS
+        states = {part: data[part] for part in parts if isinstance(data.get(part), Mapping) and data[part]}
         if config is None:
-            config = infer_config(states["kp_detector"], states["generator"], states.get("discriminator"))
-    model = FirstOrderModel(config, with_discriminator=with_discriminator and "discriminator" in states)
+            config = (infer_tpsmm_config(states) if family == "tpsmm" else
+                      infer_config(states["kp_detector"], states["generator"], states.get("discriminator")))
+    if config.family != family:
+        raise FommError(f"{path} holds a {family.upper()} model; the config given is for {config.family.upper()}")
+    if isinstance(config, TPSMMConfig):
+        config = dataclasses.replace(config, bg=config.bg and "bg_predictor" in states,
+                                     avd=config.avd if "avd_network" in states else None)
+        model: FirstOrderModel | TPSMotionModel = TPSMotionModel(config)
+    else:
+        model = FirstOrderModel(config, with_discriminator=with_discriminator and "discriminator" in states)
     for name, module in model.parts().items():
         try:
             module.load_state_dict(states[name])
@@ -102,7 +132,7 @@ def load_model(path: str | Path, config: ModelConfig | None = None, trust: bool 
     return model.eval()
 
 
-def save_pretrained(model: FirstOrderModel, path: str | Path, with_discriminator: bool = True,
+def save_pretrained(model: FirstOrderModel | TPSMotionModel, path: str | Path, with_discriminator: bool = True,
                     overwrite: bool = True) -> Path:
     """Write ``config.json`` + ``model.safetensors`` into ``path`` atomically (temp folder, then rename)."""
     from safetensors.torch import save_file

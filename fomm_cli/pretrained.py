@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fomm_cli.errors import ConflictingSettings, FommError
 from fomm_cli.models.model import FirstOrderModel
+from fomm_cli.models.tpsmm.model import TPSMotionModel
 
 PRESETS_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -36,7 +37,7 @@ def preset_path(name_or_path: str) -> Path:
 
 def load_model(model: str | None = None, *, checkpoint: str | Path | None = None, config: str | None = None,
                trust: bool = False, quiet: bool = False, with_discriminator: bool = False,
-               ) -> tuple[FirstOrderModel, ModelSource]:
+               ) -> tuple[FirstOrderModel | TPSMotionModel, ModelSource]:
     """Load by registry name (``model``) or by path (``checkpoint``); with neither, the default face model.
 
     ``config``: an official YAML (or preset name) to use instead of the architecture stored in or inferred
@@ -44,7 +45,7 @@ def load_model(model: str | None = None, *, checkpoint: str | Path | None = None
     """
     from fomm_cli import registry
     from fomm_cli.checkpoints import load_model as load_weights
-    from fomm_cli.config import ModelConfig
+    from fomm_cli.config import config_from_yaml
 
     if model is not None and checkpoint is not None:
         raise ConflictingSettings(("model", "checkpoint"), "give one, not both")
@@ -63,9 +64,9 @@ def load_model(model: str | None = None, *, checkpoint: str | Path | None = None
             raise FommError(f"no model given and the default face model is unavailable ({err}); "
                             "or try the bundled offline model with --model demo") from None
     if config is not None:
-        model_config = ModelConfig.from_yaml(preset_path(config))
+        model_config = config_from_yaml(preset_path(config))
     elif entry is not None and entry.config is not None:
-        model_config = ModelConfig.from_yaml(preset_path(entry.config))
+        model_config = config_from_yaml(preset_path(entry.config))
     else:
         model_config = None
     loaded = load_weights(path, config=model_config, trust=trust, with_discriminator=with_discriminator)

@@ -50,6 +50,7 @@ def info_command(
     info = {
         "path": str(source.path),
         "name": source.name,
+        "family": loaded.config.family,
         "format": "fomm" if source.path.is_dir() else "official",
         "model_params": loaded.config.to_official(),
         "image_size": list(loaded.config.image_size),
@@ -94,13 +95,13 @@ def convert_command(
 ) -> None:
     """Convert an official checkpoint into our format (safetensors weights + config.json)."""
     from fomm_cli.checkpoints import load_model, save_pretrained
-    from fomm_cli.config import ModelConfig
+    from fomm_cli.config import config_from_yaml
     from fomm_cli.errors import FommError
     from fomm_cli.pretrained import preset_path
 
     if output.exists() and not overwrite:
         raise FommError(f"{output} exists (pass -y to overwrite)")
-    model_config = ModelConfig.from_yaml(preset_path(config)) if config else None
+    model_config = config_from_yaml(preset_path(config)) if config else None
     model = load_model(source, config=model_config, trust=trust_checkpoint, with_discriminator=not no_discriminator)
     save_pretrained(model, output, with_discriminator=not no_discriminator)
     if as_json:

@@ -1,0 +1,97 @@
+"""TPSMM inference: the engine the animation pipeline drives (``fomm_cli.animate``), on a prepared copy of
+the model.
+
+- Everything source-only is computed once per source: its keypoints (by the pipeline), the inpainting
+  encoder's levels and the dense motion network's downscaled source.
+- Driving frames run in batches (instance norm is per sample, so batching changes nothing).
+- The ResNet-18 BatchNorms fold into the preceding convolutions (eval-mode statistics are constants).
+- Weights optionally channels-last (faster oneDNN / cuDNN convolutions) and a half-precision copy for the
+  convolutions; keypoints, splines, softmax, sampling and occlusion stay float32.
+
+Results change only by float rounding (about 1e-6) in fp32.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from fomm_cli.models.inference import fold_batchnorm
+from fomm_cli.models.keypoints import Keypoints
+from fomm_cli.models.tpsmm.model import TPSMotionModel
+from fomm_cli.models.tpsmm.resnet import BasicBlock, ResNet18
+
+
+@torch.no_grad()
+def fold_resnet(resnet: ResNet18) -> None:
+    """Fold every BatchNorm of an eval-mode ResNet-18 into its convolution, in place."""
+    fold_batchnorm(resnet.conv1, resnet.bn1)
+    resnet.bn1 = nn.Identity()
+    for module in resnet.modules():
+        if isinstance(module, BasicBlock):
+            fold_batchnorm(module.conv1, module.bn1)
+            fold_batchnorm(module.conv2, module.bn2)
+            module.bn1, module.bn2 = nn.Identity(), nn.Identity()
+            if module.downsample is not None:
+                fold_batchnorm(module.downsample[0], module.downsample[1])
+                module.downsample[1] = nn.Identity()
+
+
+def prepare_for_inference(model: TPSMotionModel, device: torch.device, channels_last: bool) -> TPSMotionModel:
+    """A copy of ``model`` on ``device`` for animation: eval mode, BatchNorm folded, no background predictor
+    (the reference animates without it), optionally channels-last. The caller's model is left as it is."""
+    model = copy.deepcopy(model).eval()
+    model.bg_predictor = None
+    fold_resnet(model.kp_detector.fg_encoder)
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+@dataclass
+class TPSSource:
+    """Source-only state: the image (1 x C x H x W float32), the inpainting encoder's levels (finest first,
+    in the weights' dtype) and the dense motion network's downscaled source (float32)."""
+
+    image: torch.Tensor
+    levels: list[torch.Tensor]
+    small: torch.Tensor
+
+
+class TPSMMEngine:
+    """A TPSMM ready for inference on one device; implements ``fomm_cli.animate.InferenceEngine``.
+
+    precision: "fp32", or "bf16"/"fp16" for a half-precision copy of the convolutions' weights. The AVD
+    network (a small MLP on keypoints) stays float32.
+    """
+
+    def __init__(self, model: TPSMotionModel, device: torch.device, *, precision: str = "fp32",
+                 channels_last: bool = True) -> None:
+        self.model = prepare_for_inference(model, device, channels_last)
+        if precision != "fp32":
+            half = torch.bfloat16 if precision == "bf16" else torch.float16
+            for name in ("kp_detector", "dense_motion_network", "inpainting_network"):
+                getattr(self.model, name).to(half)
+        self.device = device
+        self.image_size = tuple(model.config.image_size)
+        self.has_avd = model.avd_network is not None
+
+    def keypoints(self, images: torch.Tensor) -> Keypoints:
+        return self.model.kp_detector(images)
+
+    def encode_source(self, image: torch.Tensor) -> TPSSource:
+        network = self.model.dense_motion_network
+        return TPSSource(image, self.model.inpainting_network.encode(image), network.downscale(image).float())
+
+    def render(self, source: TPSSource, kp_source: Keypoints, kp_driving: Keypoints) -> torch.Tensor:
+        motion = self.model.dense_motion_network(source.small, kp_driving, kp_source)
+        return self.model.inpainting_network.decode(source.levels, source.image, motion)[0]
+
+    def avd(self, kp_source: Keypoints, kp_driving: Keypoints) -> Keypoints:
+        if self.model.avd_network is None:
+            raise ValueError("this model has no AVD network")
+        return self.model.avd_network(kp_source, kp_driving)
