@@ -43,8 +43,7 @@ def fold_resnet(resnet: ResNet18) -> None:
 def prepare_for_inference(model: TPSMotionModel, device: torch.device, channels_last: bool) -> TPSMotionModel:
     """A copy of ``model`` on ``device`` for animation: eval mode, BatchNorm folded, no background predictor
     (the reference animates without it), optionally channels-last. The caller's model is left as it is."""
-    model = copy.deepcopy(model).eval()
-    model.bg_predictor = None
+    model = copy.deepcopy(model, memo={id(model.bg_predictor): None}).eval()  # copied without its bg predictor
     fold_resnet(model.kp_detector.fg_encoder)
     model = model.to(device)
     if channels_last:
