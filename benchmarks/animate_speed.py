@@ -140,19 +140,19 @@ def stage_profile(animator: Animator, source: np.ndarray, driving: list[np.ndarr
     """Seconds per frame in each stage of the pipeline at its batch size."""
     batch = driving[: animator.batch_size]
     encoded = animator.encode_source(source)
-    generator = animator.model.generator
+    generator = animator.engine.model.generator
     results = {}
     with torch.inference_mode():
         frames = to_tensor(batch, animator.device)
-        kp = animator.model.kp_detector(frames)
-        motion = generator.dense_motion_network(encoded.small, kp, encoded.keypoints.expand(len(batch)))
-        warped = generator.transform(encoded.features, motion)
+        kp = animator.engine.model.kp_detector(frames)
+        motion = generator.dense_motion_network(encoded.state.small, kp, encoded.keypoints.expand(len(batch)))
+        warped = generator.transform(encoded.state.features, motion)
         bottleneck = generator.bottleneck(warped)
         stages = {
-            "keypoint_detector": lambda: animator.model.kp_detector(frames),
-            "dense_motion": lambda: generator.dense_motion_network(encoded.small, kp,
+            "keypoint_detector": lambda: animator.engine.model.kp_detector(frames),
+            "dense_motion": lambda: generator.dense_motion_network(encoded.state.small, kp,
                                                                    encoded.keypoints.expand(len(batch))),
-            "warp_and_occlusion": lambda: generator.transform(encoded.features, motion),
+            "warp_and_occlusion": lambda: generator.transform(encoded.state.features, motion),
             "bottleneck": lambda: generator.bottleneck(warped),
             "decoder": lambda: _decode_tail(generator, bottleneck),
         }

@@ -1,7 +1,9 @@
-"""The animation pipeline: encode the source once, push driving frames through in batches, stream out.
+"""The animation pipeline: encode each source once, push driving frames through in batches, stream out.
 
-Frames in and out are uint8 H x W x 3 RGB numpy arrays at the model's size; everything source-only
-(keypoints, encoder features, the dense-motion network's downscaled source) is computed once.
+Frames in and out are uint8 H x W x 3 RGB numpy arrays at the model's size. The pipeline knows nothing
+of a model family: it talks to an ``InferenceEngine`` (built by the model's ``for_inference``), which
+detects keypoints, encodes a source once and renders a batch from transferred keypoints. Everything
+source-only is computed once; the driving keypoints of a batch are computed once for all sources.
 """
 
 from __future__ import annotations
@@ -10,45 +12,58 @@ import contextlib
 import itertools
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
 
-from fomm_cli.errors import FommError
-from fomm_cli.models.inference import prepare_for_inference
+from fomm_cli.devices import PRECISIONS, resolve_device
+from fomm_cli.errors import ConflictingSettings, InputError, InvalidSetting, one_of
 from fomm_cli.models.keypoints import Keypoints
-from fomm_cli.models.model import FirstOrderModel
-from fomm_cli.motion import movement_scale, transfer_keypoints
+from fomm_cli.motion import check_motion_scale, movement_scale, transfer_keypoints
+from fomm_cli.smoothing import KeypointSmoother, check_strength
 
 T = TypeVar("T")
 
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' picks cuda, then mps, then cpu; an unavailable device is a user error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise FommError("--device cuda requested but CUDA is not available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise FommError("--device mps requested but MPS is not available")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise FommError(f"unknown device {name!r} (auto, cpu, cuda, cuda:N or mps)") from None
+class InferenceEngine(Protocol):
+    """What the pipeline needs from a model family, on one device and at one precision.
+
+    Images are float32 B x 3 x H x W in [0, 1] on ``device``; keypoints follow ``Keypoints``.
+    """
+
+    device: torch.device
+    image_size: tuple[int, int]
+    has_avd: bool
+
+    def keypoints(self, images: torch.Tensor) -> Keypoints:
+        """Keypoints of a batch of images (float32 values, jacobians where the family has them)."""
+        ...
+
+    def encode_source(self, image: torch.Tensor) -> Any:
+        """Everything the renderer needs from a 1 x 3 x H x W source that does not depend on the driving."""
+        ...
+
+    def render(self, source: Any, kp_source: Keypoints, kp_driving: Keypoints) -> torch.Tensor:
+        """B x 3 x H x W float32 predictions in [0, 1] for B transferred driving keypoint sets."""
+        ...
+
+    def avd(self, kp_source: Keypoints, kp_driving: Keypoints) -> Keypoints:
+        """Keypoints from an animation-via-disentanglement network (only when ``has_avd``)."""
+        ...
 
 
-def to_tensor(frames: np.ndarray | list[np.ndarray], device: torch.device) -> torch.Tensor:
+class AnimatableModel(Protocol):
+    def for_inference(self, device: torch.device, *, precision: str, channels_last: bool) -> InferenceEngine:
+        ...
+
+
+def to_tensor(frames: np.ndarray | Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
     """uint8 (B x) H x W x 3 -> float32 B x 3 x H x W in [0, 1] on ``device``."""
-    array = np.stack(frames) if isinstance(frames, list) else frames
+    array = frames if isinstance(frames, np.ndarray) else np.stack(frames)
     if array.ndim == 3:
         array = array[None]
     if not array.flags.writeable:  # frames decoded straight from an ffmpeg buffer
@@ -65,72 +80,91 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 @dataclass
 class EncodedSource:
-    """Everything that depends on the source image alone."""
+    """A source image, its keypoints, and the engine's source-only state."""
 
     image: torch.Tensor
     keypoints: Keypoints
-    features: torch.Tensor
-    small: torch.Tensor
+    state: Any
 
 
 class Animator:
-    """Animate a source image with driving frames.
+    """Animate source images with driving frames.
 
     relative: move the source keypoints by the driving motion since the reference frame (default) instead
     of copying the driving keypoints (absolute). adapt_scale: scale that motion by the ratio of keypoint hull
-    sizes. precision: fp32 (exact), bf16 (CPU or CUDA) or fp16 (CUDA) for the convolutions; keypoint
-    means, motion math and sampling stay in float32.
-
-    The animator works on its own copy of the model, with BatchNorm folded into the convolutions and, unless
-    ``channels_last`` is False, channels-last weights (faster convolutions on CPU and on CUDA tensor cores).
+    sizes. avd: let the model's animation-via-disentanglement network map the keypoints instead (models
+    that have one). precision: fp32 (exact), bf16 (CPU or CUDA) or fp16 (CUDA) for the convolutions;
+    keypoint means, motion math and sampling stay in float32. The engine works on its own copy of the model.
+    smoothing: filter the driving keypoints in time with this strength (frames, see
+    ``fomm_cli.smoothing.KeypointSmoother``); None (default) leaves them as detected. motion_scale: multiply
+    the transferred motion (``fomm_cli.motion``): 1 (default) as is, 0 none, above 1 more.
     """
 
-    def __init__(self, model: FirstOrderModel, device: str | torch.device = "cpu", *, relative: bool = True,
-                 adapt_scale: bool = True, batch_size: int = 8, precision: str = "fp32",
-                 channels_last: bool = True) -> None:
+    def __init__(self, model: AnimatableModel, device: str | torch.device = "cpu", *, relative: bool = True,
+                 adapt_scale: bool = True, avd: bool = False, batch_size: int = 8, precision: str = "fp32",
+                 channels_last: bool = True, smoothing: float | None = None, motion_scale: float = 1.0) -> None:
         if precision not in PRECISIONS:
-            raise FommError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
+            raise InvalidSetting("precision", precision, one_of(PRECISIONS))
+        if batch_size < 1:
+            raise InvalidSetting("batch_size", batch_size, "at least 1")
         self.device = resolve_device(device) if isinstance(device, str) else device
         if precision == "fp16" and self.device.type != "cuda":
-            raise FommError("--precision fp16 needs a CUDA device; use bf16 on CPU")
-        if batch_size < 1:
-            raise FommError("batch size must be at least 1")
-        self.model = prepare_for_inference(model, self.device, channels_last)
-        if precision != "fp32":  # convolutions in half precision; keypoint means and motion math in float32
-            self.model.to(torch.bfloat16 if precision == "bf16" else torch.float16)
+            raise ConflictingSettings(("precision", "device"), "fp16 needs a CUDA device; use bf16 on the CPU")
+        self.engine = model.for_inference(self.device, precision=precision, channels_last=channels_last)
+        if avd and not self.engine.has_avd:
+            raise ConflictingSettings(("avd", "model"), "this model has no animation-via-disentanglement network")
+        if avd and not relative:
+            raise ConflictingSettings(("avd", "relative"), "AVD replaces relative and absolute transfer")
+        self.smoothing = None if smoothing is None else check_strength(smoothing)
+        self.motion_scale = check_motion_scale(motion_scale)
+        if avd and self.motion_scale != 1:
+            raise ConflictingSettings(("avd", "motion_scale"), "AVD makes its own keypoints; motion_scale scales "
+                                      "relative or absolute transfer")
         self.relative = relative
         self.adapt_scale = adapt_scale
+        self.avd = avd
         self.batch_size = batch_size
         self.precision = precision
-        self.image_size = model.config.image_size
+        self.image_size = self.engine.image_size
 
     def _check_size(self, frame: np.ndarray, what: str) -> None:
-        if frame.shape[:2] != tuple(self.image_size) or frame.ndim != 3 or frame.shape[2] != 3:
+        if frame.ndim != 3 or frame.shape[:2] != tuple(self.image_size) or frame.shape[2] != 3:
             h, w = self.image_size
-            raise FommError(f"{what} must be {h}x{w}x3 uint8, got {'x'.join(map(str, frame.shape))}")
+            shape = "x".join(map(str, frame.shape))
+            raise InputError(what, f"must be {h}x{w}x3 uint8 at the model's size, got {shape}")
 
     @torch.inference_mode()
-    def keypoints(self, frames: np.ndarray | list[np.ndarray]) -> Keypoints:
+    def keypoints(self, frames: np.ndarray | Sequence[np.ndarray]) -> Keypoints:
         """Keypoints of uint8 frames (float32 values and jacobians)."""
-        return self.model.kp_detector(to_tensor(frames, self.device))
+        return self.engine.keypoints(to_tensor(frames, self.device))
 
     @torch.inference_mode()
     def encode_source(self, source: np.ndarray) -> EncodedSource:
         self._check_size(source, "source image")
         image = to_tensor(source, self.device)
-        generator = self.model.generator
-        features = generator.encode(image)
-        small = generator.dense_motion_network.downscale(image) if generator.dense_motion_network else image
-        return EncodedSource(image, self.model.kp_detector(image), features, small)
+        return EncodedSource(image, self.engine.keypoints(image), self.engine.encode_source(image))
 
     @torch.inference_mode()
     def render(self, source: EncodedSource, kp_driving: Keypoints, kp_reference: Keypoints,
                scale: float) -> torch.Tensor:
         """Predictions (B x 3 x H x W in [0, 1], float32) for a batch of driving keypoints."""
-        kp = transfer_keypoints(source.keypoints, kp_driving, kp_reference, relative=self.relative,
-                                relative_jacobian=self.relative, scale=scale)
-        kp_source = source.keypoints.expand(kp.value.shape[0])
-        return self.model.generator.animate(source.features, source.small, kp, kp_source, source.image)
+        if self.avd:
+            kp = self.engine.avd(source.keypoints.expand(len(kp_driving)), kp_driving)
+        else:
+            kp = transfer_keypoints(source.keypoints, kp_driving, kp_reference, relative=self.relative,
+                                    relative_jacobian=self.relative, scale=scale, motion_scale=self.motion_scale)
+        return self.engine.render(source.state, source.keypoints.expand(len(kp)), kp)
+
+    def start(self, sources: Sequence[np.ndarray], reference: np.ndarray) -> Animation:
+        """An animation of each source in ``sources`` with one driving video whose pose at ``reference``
+        corresponds to the sources' (relative mode)."""
+        self._check_size(reference, "reference frame")
+        encoded = [self.encode_source(source) for source in sources]
+        kp_reference = self.keypoints(reference)
+        scales = [movement_scale(e.keypoints, kp_reference) if self.adapt_scale and self.relative and not self.avd
+                  else 1.0 for e in encoded]
+        smoother = None if self.smoothing is None else KeypointSmoother(self.smoothing)
+        return Animation(self, encoded, kp_reference, scales, smoother)
 
     def animate(self, source: np.ndarray, driving: Iterable[np.ndarray],
                 reference: np.ndarray | None = None) -> Iterator[np.ndarray]:
@@ -142,19 +176,42 @@ class Animator:
         frames = iter(driving)
         first = next(frames, None)
         if first is None:
-            raise FommError("the driving video has no frames")
-        frames = itertools.chain([first], frames)
-        encoded = self.encode_source(source)
-        reference_frame = first if reference is None else reference
-        self._check_size(reference_frame, "driving frames")
-        kp_reference = self.keypoints(reference_frame)
-        scale = movement_scale(encoded.keypoints, kp_reference) if self.adapt_scale and self.relative else 1.0
-        self.last_movement_scale = scale
-        for batch in batched(frames, self.batch_size, ramp=True):
+            raise InputError("driving video", "has no frames")
+        animation = self.start([source], first if reference is None else reference)
+        for results in animation.frames(itertools.chain([first], frames)):
+            yield results[0]
+
+
+class Animation:
+    """One driving video applied to one or more encoded sources (``Animator.start``).
+
+    ``movement_scales``: the adapted movement scale of each source (1 when not adapting). ``smoother``: filters
+    the driving keypoints in time, once for all sources (it keeps state from batch to batch), or None.
+    """
+
+    def __init__(self, animator: Animator, sources: list[EncodedSource], kp_reference: Keypoints,
+                 movement_scales: list[float], smoother: Callable[[Keypoints], Keypoints] | None = None) -> None:
+        self.animator = animator
+        self.sources = sources
+        self.kp_reference = kp_reference
+        self.movement_scales = movement_scales
+        self.smoother = smoother
+
+    def frames(self, driving: Iterable[np.ndarray]) -> Iterator[list[np.ndarray]]:
+        """For each driving frame, the list of uint8 results, one per source. Driving keypoints are computed
+        once per batch for all sources; the first batches ramp up (1, 2, 4, ...) so the first frame comes out
+        after one frame's work."""
+        animator = self.animator
+        for batch in batched(driving, animator.batch_size, ramp=True):
             for frame in batch:
-                self._check_size(frame, "driving frames")
-            kp_driving = self.keypoints(batch)
-            yield from to_uint8(self.render(encoded, kp_driving, kp_reference, scale))
+                animator._check_size(frame, "driving frames")
+            kp_driving = animator.keypoints(batch)
+            if self.smoother is not None:
+                kp_driving = self.smoother(kp_driving)
+            per_source = [to_uint8(animator.render(source, kp_driving, self.kp_reference, scale))
+                          for source, scale in zip(self.sources, self.movement_scales, strict=True)]
+            for index in range(len(batch)):
+                yield [results[index] for results in per_source]
 
 
 def batched(items: Iterable[T], size: int, ramp: bool = False) -> Iterator[list[T]]:

@@ -12,7 +12,7 @@ import torch
 
 from fomm_cli.checkpoints import load_model, save_pretrained
 from fomm_cli.config import config_from_json_dict, config_from_yaml
-from fomm_cli.errors import FommError
+from fomm_cli.errors import CheckpointError, FommError
 from fomm_cli.models.tpsmm import TPSMMConfig, TPSMotionModel, infer_tpsmm_config
 from fomm_cli.pretrained import preset_path
 
@@ -61,11 +61,16 @@ def test_768_config_reads_its_frame_shape_string():
     assert TPSMMConfig.from_official(params, None).image_size == (256, 256)
 
 
-def test_invalid_configs_are_refused():
-    params = config_from_yaml(preset_path("tpsmm-vox-256")).to_official()
+def test_impossible_configs_are_refused_naming_the_key():
+    params = config_from_yaml(FIXTURE / "vox-256.yaml").to_official()
     params["generator_params"]["num_down_blocks"] = 2
-    with pytest.raises(FommError, match="multi_mask"):
-        TPSMMConfig.from_official(params)
+    config = TPSMMConfig.from_official(params, [64, 64])
+    assert config.problem()[0] == "generator_params.num_down_blocks"
+    with pytest.raises(CheckpointError, match="multi_mask") as caught:
+        load_model(FIXTURE / "vox-256.pth.tar", config=config)
+    assert caught.value.key == "generator_params.num_down_blocks"
+    assert TPSMMConfig.from_official(config_from_yaml(FIXTURE / "vox-256.yaml").to_official(), [80, 80]).problem() \
+        == ("image_size", "image_size [80, 80] (sides must be multiples of 32)")
     params["common_params"]["stray"] = 1
     with pytest.raises(FommError, match="stray"):
         TPSMMConfig.from_official(params)
@@ -97,9 +102,9 @@ def test_our_format_round_trips(tmp_path):
 
 
 def test_family_mismatch_is_one_clear_error():
-    with pytest.raises(FommError, match="TPSMM model; the config given is for FOMM"):
+    with pytest.raises(CheckpointError, match="a TPSMM checkpoint cannot take a FOMM config"):
         load_model(FIXTURE / "vox-256.pth.tar", config=config_from_yaml(preset_path("vox-256")))
-    with pytest.raises(FommError, match="FOMM model; the config given is for TPSMM"):
+    with pytest.raises(CheckpointError, match="a FOMM checkpoint cannot take a TPSMM config"):
         load_model(FIXTURES / "parity" / "a.pth.tar", config=config_from_yaml(preset_path("tpsmm-vox-256")))
 
 

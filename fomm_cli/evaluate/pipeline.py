@@ -13,7 +13,7 @@ from fomm_cli.errors import FommError
 from fomm_cli.evaluate.extractors import Extractors
 from fomm_cli.evaluate.reconstruct import iter_video, list_videos, reconstruct, repeat_first_frame, video_key
 from fomm_cli.evaluate.scoring import Report, VideoScores, score_video, summarize
-from fomm_cli.progress import Progress
+from fomm_cli.reporting import Reporter
 
 if TYPE_CHECKING:
     import torch
@@ -38,7 +38,7 @@ def keyed_videos(folder: str | Path) -> dict[str, Path]:
 def evaluate_model(model: FirstOrderModel, dataset: str | Path, extractors: Extractors, *,
                    inputs: dict[str, str], device: str | torch.device = "cpu", batch_size: int = 8,
                    frame_shape: tuple[int, int] | None = None, save: Path | None = None,
-                   quiet: bool = False) -> Report:
+                   reporter: Reporter | None = None) -> Report:
     """Reconstruct every video of ``dataset`` from its first frame (absolute keypoints) and score it.
 
     Frames are resized to the model's size; AKD is in pixels at that size. ``save``: a folder that receives
@@ -49,22 +49,22 @@ def evaluate_model(model: FirstOrderModel, dataset: str | Path, extractors: Extr
     animator = Animator(model, device, relative=False, adapt_scale=False, batch_size=batch_size)
     size = (int(model.config.image_size[0]), int(model.config.image_size[1]))
     return _evaluate(dataset, lambda path: reconstruct(animator, iter_video(path, frame_shape, size)), extractors,
-                     inputs=inputs, save=save, quiet=quiet)
+                     inputs=inputs, save=save, reporter=reporter or Reporter())
 
 
 def evaluate_baseline(dataset: str | Path, extractors: Extractors, *, inputs: dict[str, str],
                       frame_shape: tuple[int, int] | None = None, save: Path | None = None,
-                      quiet: bool = False) -> Report:
+                      reporter: Reporter | None = None) -> Report:
     """Score the no-motion baseline: every frame of a test video "reconstructed" as its first frame.
 
     The floor a motion model must beat on the same videos (frames at their own size).
     """
     return _evaluate(dataset, lambda path: repeat_first_frame(iter_video(path, frame_shape)), extractors,
-                     inputs=inputs, save=save, quiet=quiet)
+                     inputs=inputs, save=save, reporter=reporter or Reporter())
 
 
 def _evaluate(dataset: str | Path, reconstructions: Callable[[Path], Pairs], extractors: Extractors, *,
-              inputs: dict[str, str], save: Path | None, quiet: bool) -> Report:
+              inputs: dict[str, str], save: Path | None, reporter: Reporter) -> Report:
     """Score ``reconstructions(path)`` (real, generated) pairs for every video of ``dataset``."""
     from fomm_cli.fsutil import replace_path, temp_dir_beside
 
@@ -75,7 +75,7 @@ def _evaluate(dataset: str | Path, reconstructions: Callable[[Path], Pairs], ext
         staging = temp_dir_beside(save)
     scores: list[VideoScores] = []
     try:
-        with Progress("Reconstructing", len(videos), quiet) as bar:
+        with reporter.progress("reconstructing", len(videos)) as bar:
             for key, path in videos.items():
                 pairs = reconstructions(path)
                 if staging is not None:
@@ -101,7 +101,7 @@ def _saving(pairs: Pairs, folder: Path) -> Iterator[tuple[np.ndarray, np.ndarray
 
 
 def evaluate_folders(real: str | Path, generated: str | Path, extractors: Extractors, *,
-                     frame_shape: tuple[int, int] | None = None, quiet: bool = False) -> Report:
+                     frame_shape: tuple[int, int] | None = None, reporter: Reporter | None = None) -> Report:
     """Score the videos of ``generated`` against those of ``real``: videos matched by name, frames by index.
 
     Every real video needs a generated one; generated videos without a real one are ignored with a
@@ -117,7 +117,7 @@ def evaluate_folders(real: str | Path, generated: str | Path, extractors: Extrac
     if extra:
         warnings.append(f"ignored {len(extra)} generated video(s) with no real counterpart: {', '.join(extra[:5])}")
     scores: list[VideoScores] = []
-    with Progress("Scoring", len(real_videos), quiet) as bar:
+    with (reporter or Reporter()).progress("scoring", len(real_videos)) as bar:
         for key, path in real_videos.items():
             lengths: dict[str, int] = {}
             pairs = _zip_counting(iter_video(path, frame_shape), iter_video(generated_videos[key], frame_shape),

@@ -1,4 +1,10 @@
-"""Inference-only rewrites of a trained model: the same function with less work.
+"""FOMM inference: the engine the animation pipeline drives, and the rewrites that make it fast.
+
+``FommEngine`` implements ``fomm_cli.animate.InferenceEngine`` for a ``FirstOrderModel``: it works on a
+rewritten copy of the model (below), optionally in half precision, and caches everything source-only
+(encoder features, the dense-motion network's downscaled source).
+
+Rewrites of a trained model, the same function with less work:
 
 - ``fold_batchnorm`` merges every eval-mode BatchNorm that directly follows a convolution into the
   convolution's weights: the conv -> BN -> ReLU blocks, and the middle norm of each pre-activation residual
@@ -14,12 +20,14 @@ Results change only by float rounding (about 1e-6).
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from fomm_cli.models.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d
+from fomm_cli.models.keypoints import Keypoints
 from fomm_cli.models.model import FirstOrderModel
 
 
@@ -94,3 +102,44 @@ def prepare_for_inference(model: FirstOrderModel, device: torch.device, channels
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+@dataclass
+class FommSource:
+    """Source-only state: the image (float32), encoder features, the dense-motion network's input."""
+
+    image: torch.Tensor
+    features: torch.Tensor
+    small: torch.Tensor
+
+
+class FommEngine:
+    """A FOMM model ready for inference on one device; see ``fomm_cli.animate.InferenceEngine``.
+
+    precision: "fp32", or "bf16"/"fp16" for a half-precision copy of the weights (convolutions in half
+    precision; keypoint means, motion math and sampling stay float32).
+    """
+
+    has_avd = False
+
+    def __init__(self, model: FirstOrderModel, device: torch.device, *, precision: str = "fp32",
+                 channels_last: bool = True) -> None:
+        self.model = prepare_for_inference(model, device, channels_last)
+        if precision != "fp32":
+            self.model.to(torch.bfloat16 if precision == "bf16" else torch.float16)
+        self.device = device
+        self.image_size = tuple(model.config.image_size)
+
+    def keypoints(self, images: torch.Tensor) -> Keypoints:
+        return self.model.kp_detector(images)
+
+    def encode_source(self, image: torch.Tensor) -> FommSource:
+        generator = self.model.generator
+        small = generator.dense_motion_network.downscale(image) if generator.dense_motion_network else image
+        return FommSource(image, generator.encode(image), small)
+
+    def render(self, source: FommSource, kp_source: Keypoints, kp_driving: Keypoints) -> torch.Tensor:
+        return self.model.generator.animate(source.features, source.small, kp_driving, kp_source, source.image)
+
+    def avd(self, kp_source: Keypoints, kp_driving: Keypoints) -> Keypoints:
+        raise NotImplementedError("FOMM models have no AVD network")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import torch
 from torch import nn
 
 from fomm_cli.config import ModelConfig
 from fomm_cli.models.discriminator import MultiScaleDiscriminator
 from fomm_cli.models.generator import OcclusionAwareGenerator
 from fomm_cli.models.keypoint_detector import KeypointDetector
+
+if TYPE_CHECKING:
+    from fomm_cli.models.inference import FommEngine
 
 # Sub-modules in the order (and under the names) the official checkpoints store them.
 PARTS = ("generator", "kp_detector", "discriminator")
@@ -27,3 +33,10 @@ class FirstOrderModel(nn.Module):
 
     def parts(self) -> dict[str, nn.Module]:
         return {name: getattr(self, name) for name in PARTS if getattr(self, name) is not None}
+
+    def for_inference(self, device: torch.device, *, precision: str = "fp32",
+                      channels_last: bool = True) -> FommEngine:
+        """An inference engine on a rewritten copy of this model (see ``fomm_cli.animate.Animator``)."""
+        from fomm_cli.models.inference import FommEngine
+
+        return FommEngine(self, device, precision=precision, channels_last=channels_last)

@@ -77,21 +77,36 @@ class TPSMMConfig:
 
     def __post_init__(self) -> None:
         self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
-        if self.num_tps < 1:
-            raise ValueError("num_tps must be at least 1")
-        inverse = 1 / self.dense_motion.scale_factor
-        if inverse != round(inverse) or inverse < 1:
-            raise ValueError(f"dense motion scale_factor must be 1/n, not {self.dense_motion.scale_factor}")
-        if self.multi_mask:
-            ups = math.log2(inverse)
-            if self.generator.num_down_blocks != 3 or ups != round(ups) or ups > 4:
-                raise ValueError("multi_mask needs num_down_blocks 3 and a dense motion scale_factor of 1, 1/2, "
-                                 "1/4, 1/8 or 1/16 (one occlusion mask per inpainting level)")
 
     def size_multiple(self) -> int:
         """Image sides must be multiples of this (every pooling level of both networks halves exactly)."""
         dense = round(1 / self.dense_motion.scale_factor) * 2**self.dense_motion.num_blocks
         return math.lcm(dense, 2**self.generator.num_down_blocks)
+
+    def problem(self) -> tuple[str, str] | None:
+        """(key, what is wrong) for the first value no model can be built with, or None."""
+        scale = self.dense_motion.scale_factor
+        inverse = 1 / scale if 0 < scale <= 1 else 0.0
+        ups = math.log2(inverse) if inverse >= 1 else -1.0
+        checks = [
+            ("num_tps", self.num_tps >= 1, f"num_tps {self.num_tps}"),
+            # The keypoint detector is a ResNet-18 on RGB (the reference ignores num_channels there).
+            ("num_channels", self.num_channels == 3, f"num_channels {self.num_channels} (the ResNet reads RGB)"),
+            ("dense_motion_params.scale_factor", inverse >= 1 and inverse == round(inverse), f"scale_factor {scale}"),
+            ("dense_motion_params.kp_variance", self.dense_motion.kp_variance > 0,
+             f"kp_variance {self.dense_motion.kp_variance}"),
+            ("generator_params.num_down_blocks", not self.multi_mask or self.generator.num_down_blocks == 3,
+             f"num_down_blocks {self.generator.num_down_blocks} with multi_mask (one mask per level: 3 down blocks)"),
+            ("dense_motion_params.scale_factor", not self.multi_mask or (ups == round(ups) and ups <= 4),
+             f"scale_factor {scale} with multi_mask (1, 1/2, 1/4, 1/8 or 1/16)"),
+        ]
+        for key, ok, shown in checks:
+            if not ok:
+                return key, shown
+        multiple = self.size_multiple()
+        if any(side < 8 or side % multiple for side in self.image_size):
+            return "image_size", f"image_size {list(self.image_size)} (sides must be multiples of {multiple})"
+        return None
 
     # -- reference layout ------------------------------------------------------------------------
 
@@ -183,41 +198,40 @@ _SCALES_BY_KERNEL = {anti_alias_kernel_size(1 / n): 1 / n for n in range(2, 17)}
 
 
 def infer_tpsmm_config(states: Mapping[str, Mapping[str, Any]]) -> TPSMMConfig:
-    """Reconstruct the architecture of a reference checkpoint from its parts' tensor names and shapes."""
-    try:
-        kp, dense, inpainting = (states[part] for part in REQUIRED_PARTS)
-        num_tps = int(kp["fg_encoder.fc.weight"].shape[0]) // 10
-        num_channels = int(inpainting["first.conv.weight"].shape[1])
+    """Reconstruct the architecture of a reference checkpoint from its parts' tensor names and shapes.
 
-        num_down = _count(inpainting, "down_blocks")
-        gen_be = int(inpainting["first.conv.weight"].shape[0])
-        gen_widths = [gen_be] + [int(inpainting[f"down_blocks.{i}.conv.weight"].shape[0]) for i in range(num_down)]
-        generator = InpaintingConfig(block_expansion=gen_be, num_down_blocks=num_down,
-                                     max_features=_max_features(gen_widths, gen_be, num_down, 512))
+    A tensor the architecture needs but the states lack raises ``KeyError`` with its name; an anti-alias
+    kernel of no known scale raises ``ValueError``.
+    """
+    kp, dense, inpainting = (states[part] for part in REQUIRED_PARTS)
+    num_tps = int(kp["fg_encoder.fc.weight"].shape[0]) // 10
+    num_channels = int(inpainting["first.conv.weight"].shape[1])
 
-        prefix = "hourglass.encoder.down_blocks"
-        num_blocks = _count(dense, prefix)
-        widths = [int(dense[f"{prefix}.{i}.conv.weight"].shape[0]) for i in range(num_blocks)]
-        in_features = num_channels * (num_tps + 1) + num_tps * 5 + 1
-        dm_be = int(dense["maps.weight"].shape[1]) - in_features
-        scale = 1.0
-        if "down.weight" in dense:
-            size = int(dense["down.weight"].shape[-1])
-            if size not in _SCALES_BY_KERNEL:
-                raise FommError(f"cannot infer a scale factor from an anti-alias kernel of size {size}")
-            scale = _SCALES_BY_KERNEL[size]
-        dense_config = DenseMotionConfig(block_expansion=dm_be, num_blocks=num_blocks, scale_factor=scale,
-                                         max_features=_max_features(widths, dm_be, num_blocks, 1024))
+    num_down = _count(inpainting, "down_blocks")
+    gen_be = int(inpainting["first.conv.weight"].shape[0])
+    gen_widths = [gen_be] + [int(inpainting[f"down_blocks.{i}.conv.weight"].shape[0]) for i in range(num_down)]
+    generator = InpaintingConfig(block_expansion=gen_be, num_down_blocks=num_down,
+                                 max_features=_max_features(gen_widths, gen_be, num_down, 512))
 
-        avd = None
-        if states.get("avd_network"):
-            avd_state = states["avd_network"]
-            avd = AVDConfig(id_bottle_size=int(avd_state["id_encoder.9.weight"].shape[0]),
-                            pose_bottle_size=int(avd_state["pose_encoder.9.weight"].shape[0]))
-        return TPSMMConfig(num_tps=num_tps, num_channels=num_channels, bg=bool(states.get("bg_predictor")),
-                           multi_mask=_count(dense, "occlusion") > 1, generator=generator,
-                           dense_motion=dense_config, avd=avd)
-    except KeyError as err:
-        raise FommError(f"not a TPSMM checkpoint: missing tensor {err}") from None
-    except ValueError as err:
-        raise FommError(f"not a consistent TPSMM checkpoint: {err}") from None
+    prefix = "hourglass.encoder.down_blocks"
+    num_blocks = _count(dense, prefix)
+    widths = [int(dense[f"{prefix}.{i}.conv.weight"].shape[0]) for i in range(num_blocks)]
+    in_features = num_channels * (num_tps + 1) + num_tps * 5 + 1
+    dm_be = int(dense["maps.weight"].shape[1]) - in_features
+    scale = 1.0
+    if "down.weight" in dense:
+        size = int(dense["down.weight"].shape[-1])
+        if size not in _SCALES_BY_KERNEL:
+            raise ValueError(f"no scale factor has an anti-alias kernel of size {size}")
+        scale = _SCALES_BY_KERNEL[size]
+    dense_config = DenseMotionConfig(block_expansion=dm_be, num_blocks=num_blocks, scale_factor=scale,
+                                     max_features=_max_features(widths, dm_be, num_blocks, 1024))
+
+    avd = None
+    if states.get("avd_network"):
+        avd_state = states["avd_network"]
+        avd = AVDConfig(id_bottle_size=int(avd_state["id_encoder.9.weight"].shape[0]),
+                        pose_bottle_size=int(avd_state["pose_encoder.9.weight"].shape[0]))
+    return TPSMMConfig(num_tps=num_tps, num_channels=num_channels, bg=bool(states.get("bg_predictor")),
+                       multi_mask=_count(dense, "occlusion") > 1, generator=generator,
+                       dense_motion=dense_config, avd=avd)
