@@ -15,6 +15,8 @@ FLAGS = {
                                   "does not know: face models crop the source's face."),
     "relative": Flag(("--relative/--absolute",), "Relative motion (default) or copy the driving keypoints."),
     "adapt_scale": Flag(("--adapt-scale/--no-adapt-scale",), "Scale the motion by the keypoint hull sizes."),
+    "avd": Flag(("--avd",), "Re-pose the source keypoints with the model's animation-via-disentanglement "
+                            "network (TPSMM models that have one) instead of relative or absolute motion."),
     "best_frame": Flag(("--best-frame",), "Animate forward and backward from driving frame N.", metavar="N"),
     "find_best_frame": Flag(("--find-best-frame",),
                             "Start from the driving frame whose face pose best matches the source."),

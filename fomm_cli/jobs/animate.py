@@ -45,6 +45,7 @@ class Options:
     domain: str | None = None
     relative: bool = True
     adapt_scale: bool = True
+    avd: bool = False  # TPSMM models with an AVD network: it re-poses the source keypoints instead
     best_frame: int | None = None
     find_best_frame: bool = False
     crop: bool | None = None
@@ -66,6 +67,8 @@ class Options:
             raise ConflictingSettings(("model", "checkpoint"), "give one, not both")
         if self.domain is not None and self.domain not in DOMAINS:
             raise InvalidSetting("domain", self.domain, one_of(DOMAINS))
+        if self.avd and not self.relative:
+            raise ConflictingSettings(("avd", "relative"), "AVD replaces relative and absolute transfer")
         if self.best_frame is not None and self.find_best_frame:
             raise ConflictingSettings(("best_frame", "find_best_frame"), "they exclude each other")
         if self.best_frame is not None and self.best_frame < 0:
@@ -105,6 +108,7 @@ class Summary:
     adapt_scale: bool
     movement_scale: float
     audio: bool
+    avd: bool = False
     face_backend: str | None = None
     crop_box: list[float] | None = None
     best_frame: int | None = None
@@ -163,7 +167,7 @@ def run(options: Options, reporter: Reporter | None = None) -> Summary:
     model = loaded.model
     size = tuple(model.config.image_size)
     device = resolve_device(options.device)
-    animator = Animator(model, device, relative=options.relative, adapt_scale=options.adapt_scale,
+    animator = Animator(model, device, relative=options.relative, adapt_scale=options.adapt_scale, avd=options.avd,
                         batch_size=options.batch_size, precision=options.precision)
     crop = options.crop if options.crop is not None else loaded.domain == "face"
     full_source = read_image(options.source)
@@ -250,8 +254,8 @@ def run(options: Options, reporter: Reporter | None = None) -> Summary:
         time_to_first_frame=round(first_frame_at or 0.0, 3), video_fps=info.fps,
         size=[int(frame.shape[1]), int(frame.shape[0])], model=loaded.label, domain=loaded.domain,
         domain_from=loaded.domain_from, device=str(device), precision=options.precision, relative=options.relative,
-        adapt_scale=options.adapt_scale and options.relative, movement_scale=round(animation.movement_scales[0], 6),
-        audio=writer.has_audio,
+        adapt_scale=options.adapt_scale and options.relative and not options.avd,
+        movement_scale=round(animation.movement_scales[0], 6), audio=writer.has_audio, avd=options.avd,
         face_backend=backend.name if backend is not None else None,
         crop_box=None if crop_box is None else [round(float(v), 1) for v in crop_box],
         best_frame=reference_index, warnings=list(reporter.warnings),
