@@ -5,6 +5,11 @@ the model.
   encoder's levels and the dense motion network's downscaled source.
 - Driving frames run in batches (instance norm is per sample, so batching changes nothing).
 - The ResNet-18 BatchNorms fold into the preceding convolutions (eval-mode statistics are constants).
+- "Nearest 2x upsampling, then 3x3 conv" runs as four 2x2 convolutions at the input resolution, interleaved
+  (``fomm_cli.models.inference.SubpixelUpBlock``; 16 instead of 36 multiply-adds per input pixel and channel
+  pair), before the up block's instance norm.
+- Instance norm on channels-last float32 maps reads the statistics off a (B, H*W, C) view, with no layout copies
+  (torch's kernel copies to channels-first and back; about a quarter faster here).
 - Weights optionally channels-last (faster oneDNN / cuDNN convolutions) and a half-precision copy for the
   convolutions; keypoints, splines, softmax, sampling and occlusion stay float32.
 
@@ -17,10 +22,12 @@ import copy
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from fomm_cli.models.inference import fold_batchnorm
+from fomm_cli.models.inference import SubpixelUpBlock, fold_batchnorm
 from fomm_cli.models.keypoints import Keypoints
+from fomm_cli.models.tpsmm.blocks import UpBlock2d
 from fomm_cli.models.tpsmm.model import TPSMotionModel
 from fomm_cli.models.tpsmm.resnet import BasicBlock, ResNet18
 
@@ -40,11 +47,49 @@ def fold_resnet(resnet: ResNet18) -> None:
                 module.downsample[1] = nn.Identity()
 
 
+class ChannelsLastInstanceNorm(nn.Module):
+    """``nn.InstanceNorm2d(affine=True)`` in eval mode, computed in place of layout for channels-last float32
+    maps (biased variance, eps inside the square root, as torch's); other inputs go to torch's kernel."""
+
+    def __init__(self, norm: nn.InstanceNorm2d) -> None:
+        super().__init__()
+        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.float32 or not x.is_contiguous(memory_format=torch.channels_last):
+            return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+        n, c, h, w = x.shape
+        pixels = x.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view of channels-last memory
+        var, mean = torch.var_mean(pixels, dim=1, keepdim=True, correction=0)
+        scale = torch.rsqrt(var + self.eps) * self.weight
+        return torch.addcmul(self.bias - mean * scale, pixels, scale).view(n, h, w, c).permute(0, 3, 1, 2)
+
+
+class SubpixelUpBlockIN(SubpixelUpBlock):
+    """A TPSMM up block (upsample, conv, instance norm, ReLU) with the convolution at the input resolution."""
+
+    def __init__(self, block: UpBlock2d) -> None:
+        super().__init__(block)  # reads block.conv
+        self.norm = block.norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.norm(self.upsampled_conv(x)))
+
+
 def prepare_for_inference(model: TPSMotionModel, device: torch.device, channels_last: bool) -> TPSMotionModel:
-    """A copy of ``model`` on ``device`` for animation: eval mode, BatchNorm folded, no background predictor
-    (the reference animates without it), optionally channels-last. The caller's model is left as it is."""
+    """A copy of ``model`` on ``device`` for animation: eval mode, BatchNorm folded, sub-pixel up blocks, no
+    background predictor (the reference animates without it), optionally channels-last. The caller's model is
+    left as it is."""
     model = copy.deepcopy(model, memo={id(model.bg_predictor): None}).eval()  # copied without its bg predictor
     fold_resnet(model.kp_detector.fg_encoder)
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, UpBlock2d):
+                setattr(parent, name, SubpixelUpBlockIN(child))
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.InstanceNorm2d):
+                setattr(parent, name, ChannelsLastInstanceNorm(child))
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
