@@ -34,6 +34,7 @@ from fomm_cli.errors import (
     last_line,
 )
 from fomm_cli.fsutil import replace_path, temp_dir_beside
+from fomm_cli.interrupts import deferred
 from fomm_cli.models.model import PARTS, FirstOrderModel
 from fomm_cli.models.tpsmm import TPSMMConfig, TPSMotionModel, infer_tpsmm_config
 from fomm_cli.models.tpsmm.config import PARTS as TPSMM_PARTS
@@ -252,20 +253,18 @@ def save_pretrained(model: FirstOrderModel | TPSMotionModel, path: str | Path, w
     config = model.config.to_json_dict()
     if domain is not None:
         config["domain"] = domain
+    tmp: Path | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_dir_beside(path)
-    except OSError as err:
-        raise OutputError.from_os_error(path, err) from None
-    try:
+        with deferred():  # a stop signal waits until the temporary folder is remembered for cleanup
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = temp_dir_beside(path)
         save_file(flat, tmp / WEIGHTS_NAME, metadata={"format": "pt"})
         (tmp / WEIGHTS_NAME).chmod(tmp.stat().st_mode & 0o666)  # safetensors creates it private (0600)
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
         replace_path(tmp, path)
     except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise OutputError.from_os_error(path, err) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)  # gone already when the rename succeeded
     return path

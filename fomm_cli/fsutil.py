@@ -22,6 +22,7 @@ import secrets
 import shutil
 import stat
 from pathlib import Path
+from typing import Any
 
 TEMP_PATTERN = re.compile(r"^\..*\.fomm-(?P<pid>\d+)-[0-9a-f]{8}\.[a-z]+$", re.DOTALL)
 DEFAULT_NAME_MAX = 255
@@ -185,7 +186,7 @@ def is_regular_or_absent(path: Path) -> bool:
 
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
-_renameat2_fn: object = None
+_renameat2_fn: Any = None
 
 
 def _renameat2(src: Path, dst: Path, flags: int) -> bool:
@@ -205,7 +206,7 @@ def _renameat2(src: Path, dst: Path, flags: int) -> bool:
         return False
     import ctypes
 
-    if _renameat2_fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:  # type: ignore[operator]
+    if _renameat2_fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:
         return True
     err = ctypes.get_errno()
     if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):

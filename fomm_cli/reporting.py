@@ -135,7 +135,8 @@ class _RichBar(ProgressBar):
     def advance(self, n: int = 1, info: str | None = None) -> None:
         self._bar.advance(self._task, n)
         speed = self._bar.tasks[0].speed
-        fields = {"rate": f"{speed:.1f}/s" if speed else ""}
-        if info is not None:
-            fields["info"] = info
-        self._bar.update(self._task, **fields)
+        rate = f"{speed:.1f}/s" if speed else ""
+        if info is None:
+            self._bar.update(self._task, rate=rate)
+        else:
+            self._bar.update(self._task, rate=rate, info=info)

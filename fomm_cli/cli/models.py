@@ -5,13 +5,14 @@ from __future__ import annotations
 import typer
 
 from fomm_cli.cli.common import JSON_FLAG, finish, print_json
-from fomm_cli.cli.options import Flag, command
+from fomm_cli.cli.options import Flag, command, pipe_safe
 from fomm_cli.jobs.models import ConvertOptions, InfoOptions
 
 app = typer.Typer(help="List, inspect, download and convert models.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("list")
+@pipe_safe
 def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show the named models and whether their weights are on this machine."""
     from fomm_cli.jobs.models import list_registry
@@ -56,6 +57,7 @@ app.command("info", no_args_is_help=True)(command(InfoOptions, INFO_FLAGS, _info
 
 
 @app.command("download", no_args_is_help=True)
+@pipe_safe
 def download_command(
     name: str = typer.Argument(..., help="A registered model name (see `fomm models list`)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),

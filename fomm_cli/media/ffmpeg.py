@@ -58,6 +58,8 @@ _FS_REASONS = ("No space left on device", "Disk quota exceeded", "File too large
 def split_level(line: str) -> tuple[str | None, str]:
     """A log line's level (with ``-loglevel level+...``) and its message without the ``[ctx @ 0x..]`` tag."""
     match = _PREFIX.match(line)
+    if match is None:
+        return None, line
     return match["level"], line[match.end():]
 
 

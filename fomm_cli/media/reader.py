@@ -31,6 +31,7 @@ import numpy as np
 
 from fomm_cli.errors import InputError, InputNotFound, InvalidSetting
 from fomm_cli.fsutil import remove_path
+from fomm_cli.interrupts import deferred
 from fomm_cli.media import frame_files, is_image
 from fomm_cli.media.ffmpeg import FfmpegProcess, MediaHeader, describe, ffmpeg_exe, parse_header
 from fomm_cli.media.image import read_image, resize
@@ -121,7 +122,9 @@ class VideoSource:
             self._stdin = StdinStream()
             header = self._header(self._stdin.probe(), STDIN)
             if rereadable or (want_audio and header.has_audio):
-                self._spool = self._stdin.spool()
+                with deferred():  # a signal waits until the copy is remembered, so close() removes it
+                    self._spool = self._stdin.new_spool()
+                self._stdin.spool(self._spool)
                 self._stdin = None
                 self._file = self._spool
                 header = self._header(describe(self._spool), STDIN)

@@ -34,6 +34,7 @@ from fomm_cli.models.model import FirstOrderModel
 @torch.no_grad()
 def fold_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> None:
     """conv <- norm(conv(.)) for a BatchNorm in eval mode (running statistics)."""
+    assert norm.running_mean is not None and norm.running_var is not None  # track_running_stats, as built
     scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
     conv.weight.mul_(scale.view(-1, 1, 1, 1))
     bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
@@ -59,6 +60,7 @@ class SubpixelUpBlock(nn.Module):
 
     def __init__(self, block: UpBlock2d) -> None:
         super().__init__()
+        assert block.conv.bias is not None
         weight, bias = block.conv.weight.detach(), block.conv.bias.detach()
         phases = []
         for a in (0, 1):
@@ -104,7 +106,7 @@ def prepare_for_inference(model: FirstOrderModel, device: torch.device, channels
                 setattr(parent, name, SubpixelUpBlock(child))
     model = model.to(device)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub lacks it
     return model
 
 
@@ -132,7 +134,7 @@ class FommEngine:
         if precision != "fp32":
             self.model.to(torch.bfloat16 if precision == "bf16" else torch.float16)
         self.device = device
-        self.image_size = tuple(model.config.image_size)
+        self.image_size = (int(model.config.image_size[0]), int(model.config.image_size[1]))
 
     def keypoints(self, images: torch.Tensor) -> Keypoints:
         return self.model.kp_detector(images)
