@@ -191,7 +191,9 @@ def load_model(path: str | Path, config: ModelConfig | TPSMMConfig | None = None
         config = config or stored_config
     else:
         data = read_official(path, trust)
-        family = official_family(data)
+        found = official_family(data)
+        assert found is not None  # read_official refuses files of neither family
+        family = found
         # Some files carry an empty optional part: treat it as absent.
         optional = ("discriminator", "bg_predictor", "avd_network")
         states = {part: data[part] for part in (TPSMM_PARTS if family == "tpsmm" else PARTS)

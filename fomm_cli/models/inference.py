@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +50,12 @@ def fold_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> None:
 _PHASE_TAPS = {0: ((0,), (1, 2)), 1: ((0, 1), (2,))}
 
 
+class ConvBlock(Protocol):
+    """A block whose first step is ``conv`` (FOMM's and TPSMM's up blocks)."""
+
+    conv: nn.Conv2d
+
+
 class SubpixelUpBlock(nn.Module):
     """An ``UpBlock2d`` (with its norm already folded) computed at the input resolution.
 
@@ -58,7 +65,7 @@ class SubpixelUpBlock(nn.Module):
     (a, b)), and one strided copy interleaves them into a channels-last result.
     """
 
-    def __init__(self, block: UpBlock2d) -> None:
+    def __init__(self, block: ConvBlock) -> None:
         super().__init__()
         assert block.conv.bias is not None
         weight, bias = block.conv.weight.detach(), block.conv.bias.detach()

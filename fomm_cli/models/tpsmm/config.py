@@ -160,7 +160,7 @@ class TPSMMConfig:
         return cls.from_official(data["model_params"], data.get("image_size"))
 
 
-def is_tpsmm_params(model_params: Mapping[str, Any]) -> bool:
+def is_tpsmm_params(model_params: object) -> bool:
     """Whether an official ``model_params`` block describes a TPSMM (it counts splines, not keypoints)."""
     common = model_params.get("common_params") if isinstance(model_params, Mapping) else None
     return isinstance(common, Mapping) and "num_tps" in common

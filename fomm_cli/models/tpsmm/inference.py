@@ -32,18 +32,23 @@ from fomm_cli.models.tpsmm.model import TPSMotionModel
 from fomm_cli.models.tpsmm.resnet import BasicBlock, ResNet18
 
 
+def _fold(conv: nn.Module, norm: nn.Module) -> None:
+    assert isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d)  # as ResNet18 builds them
+    fold_batchnorm(conv, norm)
+
+
 @torch.no_grad()
 def fold_resnet(resnet: ResNet18) -> None:
     """Fold every BatchNorm of an eval-mode ResNet-18 into its convolution, in place."""
-    fold_batchnorm(resnet.conv1, resnet.bn1)
+    _fold(resnet.conv1, resnet.bn1)
     resnet.bn1 = nn.Identity()
     for module in resnet.modules():
         if isinstance(module, BasicBlock):
-            fold_batchnorm(module.conv1, module.bn1)
-            fold_batchnorm(module.conv2, module.bn2)
+            _fold(module.conv1, module.bn1)
+            _fold(module.conv2, module.bn2)
             module.bn1, module.bn2 = nn.Identity(), nn.Identity()
             if module.downsample is not None:
-                fold_batchnorm(module.downsample[0], module.downsample[1])
+                _fold(module.downsample[0], module.downsample[1])
                 module.downsample[1] = nn.Identity()
 
 
@@ -92,7 +97,7 @@ def prepare_for_inference(model: TPSMotionModel, device: torch.device, channels_
                 setattr(parent, name, ChannelsLastInstanceNorm(child))
     model = model.to(device)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub lacks it
     return model
 
 
@@ -121,7 +126,7 @@ class TPSMMEngine:
             for name in ("kp_detector", "dense_motion_network", "inpainting_network"):
                 getattr(self.model, name).to(half)
         self.device = device
-        self.image_size = tuple(model.config.image_size)
+        self.image_size = (int(model.config.image_size[0]), int(model.config.image_size[1]))
         self.has_avd = model.avd_network is not None
 
     def keypoints(self, images: torch.Tensor) -> Keypoints:
