@@ -10,6 +10,9 @@ Random weights of the full-size reference architecture (tpsmm-vox-256 at 256 px,
 denormals flushed; the source is a real photo and the driving frames are that photo moved and rotated. Timings
 alternate reference and pipeline runs so both see the same machine load; ratios are of medians.
 
+With --fomm PRESET, the FOMM pipeline (that preset, random weights) is timed in the same alternation at the
+same size, for a side-by-side of the two families.
+
 The memory test runs the whole `fomm animate` command with the 768 px fine-tune's architecture (random weights
 in our format) at two video lengths, in a fresh process each, and reports the peak RSS.
 
@@ -33,7 +36,8 @@ import torch
 from animate_speed import child_peak_rss_mb, matmul_peak, psnr, real_photo_frames, timed
 
 from fomm_cli.animate import Animator, to_tensor, to_uint8
-from fomm_cli.config import config_from_yaml
+from fomm_cli.config import ModelConfig, config_from_yaml
+from fomm_cli.models import FirstOrderModel
 from fomm_cli.models.tpsmm import TPSMotionModel
 from fomm_cli.motion import movement_scale, transfer_keypoints
 from fomm_cli.pretrained import preset_path
@@ -87,7 +91,8 @@ def gflop_per_frame(model: TPSMotionModel, animator: Animator, source: np.ndarra
     return counts
 
 
-def speed(preset: str, frames: int, repeats: int, batch_size: int, precisions: list[str]) -> dict:
+def speed(preset: str, frames: int, repeats: int, batch_size: int, precisions: list[str],
+          fomm: str | None) -> dict:
     torch.manual_seed(0)
     config = config_from_yaml(preset_path(preset))
     size = config.image_size[0]
@@ -96,6 +101,12 @@ def speed(preset: str, frames: int, repeats: int, batch_size: int, precisions: l
     animators = {p: Animator(model, "cpu", batch_size=batch_size, precision=p) for p in precisions}
     flops = gflop_per_frame(model, animators[precisions[0]], source, driving)
     print(f"\n## {preset} at {size}x{size}: GFLOP per frame " + ", ".join(f"{k} {v:.1f}" for k, v in flops.items()))
+    if fomm is not None:
+        fomm_config = ModelConfig.from_yaml(preset_path(fomm))
+        fomm_config.image_size = (size, size)
+        fomm_model = FirstOrderModel(fomm_config).eval()
+        for p in precisions:
+            animators[f"FOMM {fomm} {p}"] = Animator(fomm_model, "cpu", batch_size=batch_size, precision=p)
     times: dict[str, list[float]] = {"reference": [], **{p: [] for p in animators}}
     outputs: dict[str, np.ndarray] = {}
     for _ in range(repeats):
@@ -105,16 +116,20 @@ def speed(preset: str, frames: int, repeats: int, batch_size: int, precisions: l
             seconds, outputs[precision] = timed(lambda a: np.stack(list(a.animate(source, iter(driving)))), animator)
             times[precision].append(seconds)
     per_frame = {k: statistics.median(v) / frames for k, v in times.items()}
-    print(f"{'method':<24}{'s/frame':>10}{'fps':>8}{'speed-up':>10}{'GFLOP/s':>9}  quality")
+    print(f"{'method':<34}{'s/frame':>10}{'fps':>8}{'speed-up':>10}{'GFLOP/s':>9}  quality")
     rows = {}
     for name, seconds in per_frame.items():
+        ratio = per_frame["reference"] / seconds
+        if name.startswith("FOMM"):  # another model: its frames are not comparable, its FLOPs not counted here
+            print(f"{'pipeline ' + name:<34}{seconds:>10.3f}{1 / seconds:>8.2f}{ratio:>9.2f}x")
+            rows[name] = {"seconds_per_frame": round(seconds, 4), "speedup": round(ratio, 3)}
+            continue
         work = flops["reference_per_frame" if name == "reference" else "pipeline_per_frame"]
         diff = int(np.abs(outputs[name].astype(int) - outputs["reference"]).max())
         similarity = psnr(outputs[name], outputs["reference"])
         quality = "" if name == "reference" else f"max |diff| {diff} levels, PSNR {similarity:.1f} dB"
-        ratio = per_frame["reference"] / seconds
         label = "reference-style loop" if name == "reference" else f"pipeline {name}"
-        print(f"{label:<24}{seconds:>10.3f}{1 / seconds:>8.2f}{ratio:>9.2f}x{work / seconds:>9.1f}  {quality}")
+        print(f"{label:<34}{seconds:>10.3f}{1 / seconds:>8.2f}{ratio:>9.2f}x{work / seconds:>9.1f}  {quality}")
         rows[name] = {"seconds_per_frame": round(seconds, 4), "speedup": round(ratio, 3), "max_diff": diff,
                       "psnr_vs_reference": round(similarity, 2), "gflops": round(work / seconds, 1)}
     return {"size": size, "gflop_per_frame": flops, "results": rows}
@@ -155,6 +170,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each method")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--precisions", default="fp32,bf16", help="pipeline precisions to time")
+    parser.add_argument("--fomm", help="also time the FOMM pipeline of this preset at the same sizes (vox-adv-256)")
     parser.add_argument("--lengths", default="16,32", help="video lengths for the 768 px memory test ('' to skip)")
     parser.add_argument("--memory-precision", default="fp32")
     parser.add_argument("--quick", action="store_true", help="4 frames, 1 repeat, no memory test")
@@ -173,8 +189,8 @@ def main() -> None:
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                     "torch": torch.__version__}, "matmul_peak_gflops": peaks, "frames": args.frames,
         "batch_size": args.batch_size,
-        "speed": {preset: speed(preset, args.frames, args.repeats, args.batch_size, args.precisions.split(","))
-                  for preset in args.presets.split(",")},
+        "speed": {preset: speed(preset, args.frames, args.repeats, args.batch_size, args.precisions.split(","),
+                                args.fomm) for preset in args.presets.split(",")},
     }
     if args.lengths:
         lengths = [int(n) for n in args.lengths.split(",")]
