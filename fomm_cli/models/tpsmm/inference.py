@@ -53,7 +53,7 @@ def fold_resnet(resnet: ResNet18) -> None:
 
 
 class ChannelsLastInstanceNorm(nn.Module):
-    """``nn.InstanceNorm2d(affine=True)`` in eval mode, computed in place of layout for channels-last float32
+    """``nn.InstanceNorm2d(affine=True)`` in eval mode, computed on the channels-last layout itself for float32
     maps (biased variance, eps inside the square root, as torch's); other inputs go to torch's kernel."""
 
     def __init__(self, norm: nn.InstanceNorm2d) -> None:
