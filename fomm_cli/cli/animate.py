@@ -32,6 +32,8 @@ FLAGS = {
                                   "does not know: face models crop the source's face."),
     "relative": Flag(("--relative/--absolute",), "Relative motion (default) or copy the driving keypoints."),
     "adapt_scale": Flag(("--adapt-scale/--no-adapt-scale",), "Scale the motion by the keypoint hull sizes."),
+    "avd": Flag(("--avd",), "Re-pose the source keypoints with the model's animation-via-disentanglement "
+                            "network (TPSMM models that have one) instead of relative or absolute motion."),
     "motion_scale": Flag(("--motion-scale",), "Strength of the motion: 1 as driven, 0 none (the source as it is), "
                                               "up to 10 to exaggerate.", metavar="F"),
     "smooth": Flag(("--smooth",), "Calm jittery driving keypoints (a causal One Euro filter; off by default)."),

@@ -42,7 +42,7 @@ def _info(options: InfoOptions, as_json: bool) -> None:
         return
     import yaml
 
-    print(f"# {summary.path} ({summary.format} format; domain {summary.domain or 'unknown'})")
+    print(f"# {summary.path} ({summary.family.upper()}, {summary.format} format; domain {summary.domain or 'unknown'})")
     print(yaml.safe_dump({"model_params": summary.model_params}, sort_keys=False).rstrip())
     print(f"# image size {summary.image_size[0]}x{summary.image_size[1]}; parameters: "
           + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in summary.parameters.items()))

@@ -55,6 +55,7 @@ class Options:
     domain: str | None = None
     relative: bool = True
     adapt_scale: bool = True
+    avd: bool = False  # TPSMM models with an AVD network: it re-poses the source keypoints instead
     motion_scale: float = 1.0
     smooth: bool = False
     smooth_strength: float = DEFAULT_STRENGTH
@@ -84,6 +85,8 @@ class Options:
             raise ConflictingSettings(("model", "checkpoint"), "give one, not both")
         if self.domain is not None and self.domain not in DOMAINS:
             raise InvalidSetting("domain", self.domain, one_of(DOMAINS))
+        if self.avd and not self.relative:
+            raise ConflictingSettings(("avd", "relative"), "AVD replaces relative and absolute transfer")
         check_motion_scale(self.motion_scale)
         if check_strength(self.smooth_strength) == 0:
             raise InvalidSetting("smooth_strength", self.smooth_strength, "a number of frames > 0")
@@ -135,6 +138,7 @@ class Summary:
     motion_scale: float
     smoothing: float | None
     audio: bool
+    avd: bool = False
     face_backend: str | None = None
     crop_box: list[float] | None = None
     faces: list[dict[str, Any]] | None = None
@@ -197,8 +201,8 @@ def run(options: Options, reporter: Reporter | None = None) -> Summary:
     device = resolve_device(options.device)
     smoothing = options.smooth_strength if options.smooth else None
     animator = Animator(loaded.model, device, relative=options.relative, adapt_scale=options.adapt_scale,
-                        batch_size=options.batch_size, precision=options.precision, smoothing=smoothing,
-                        motion_scale=options.motion_scale)
+                        avd=options.avd, batch_size=options.batch_size, precision=options.precision,
+                        smoothing=smoothing, motion_scale=options.motion_scale)
     crop = options.crop if options.crop is not None else loaded.domain == "face"
     full_source = read_image(options.source)
     second_pass = options.find_best_frame or options.best_frame is not None or options.crop_driving
@@ -303,9 +307,9 @@ def run(options: Options, reporter: Reporter | None = None) -> Summary:
         time_to_first_frame=round(first_frame_at or 0.0, 3), video_fps=info.fps, fps_from=info.fps_from,
         start=round(info.start, 3), size=[int(frame.shape[1]), int(frame.shape[0])], model=loaded.label,
         domain=loaded.domain, domain_from=loaded.domain_from, device=str(device), precision=options.precision,
-        relative=options.relative, adapt_scale=options.adapt_scale and options.relative,
+        relative=options.relative, adapt_scale=options.adapt_scale and options.relative and not options.avd,
         movement_scale=round(animation.movement_scales[0], 6), motion_scale=options.motion_scale,
-        smoothing=smoothing, audio=writer.has_audio,
+        smoothing=smoothing, audio=writer.has_audio, avd=options.avd,
         face_backend=backend.name if backend is not None else None,
         crop_box=[round(float(v), 1) for v in crops[0].box] if len(crops) == 1 else None,
         faces=[{**c.summary(), "movement_scale": round(scale, 6)}

@@ -462,6 +462,8 @@ def _train(config: TrainConfig, options: RunOptions, info: Dist, device: torch.d
                           config.dataset.id_sampling, config.dataset.augmentation_params, seed=t.seed)
     sampler = EpochSampler(len(dataset), t.num_repeats, t.batch_size, t.seed, info.rank, info.world)
     init_source = load_model(options.init_from, with_discriminator=True) if options.init_from else None
+    if init_source is not None and not isinstance(init_source, FirstOrderModel):
+        raise FommError(f"{options.init_from} holds a TPSMM model: FOMM training cannot start from it")
     lock = None
     if info.main:
         ckpt.prepare_run_dir(run_dir, options.resume, options.overwrite)
