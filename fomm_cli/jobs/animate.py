@@ -31,6 +31,11 @@ from fomm_cli.reporting import Reporter
 if TYPE_CHECKING:
     import numpy as np
 
+    from fomm_cli.animate import Animator
+    from fomm_cli.face.backends import FaceBackend
+    from fomm_cli.face.select import FaceCrop
+    from fomm_cli.media.reader import VideoSource
+
 FITS = ("crop", "pad", "stretch")
 DOMAINS = ("face", "body", "robot", "cartoon", "synthetic", "other")
 STDIN = "-"
@@ -188,11 +193,10 @@ def run(options: Options, reporter: Reporter | None = None) -> Summary:
     reporter = reporter or Reporter()
     check(options)
 
-    from fomm_cli.animate import Animator, prefetch
+    from fomm_cli.animate import Animator
     from fomm_cli.devices import resolve_device
-    from fomm_cli.media.image import fit, read_image
+    from fomm_cli.media.image import read_image
     from fomm_cli.media.reader import VideoSource
-    from fomm_cli.media.writer import VideoWriter
     from fomm_cli.pretrained import load_pretrained
 
     loaded = load_pretrained(options.model, checkpoint=options.checkpoint, config=options.config,
@@ -209,110 +213,144 @@ def run(options: Options, reporter: Reporter | None = None) -> Summary:
 
     with VideoSource(options.driving, start=options.start, end=options.end, fps=options.fps,
                      rereadable=second_pass, want_audio=options.audio, reporter=reporter) as video:
-        info = video.info
         backend = None
         if crop or options.crop_driving or options.find_best_frame:
             from fomm_cli.face.backends import get_backend
 
             backend = get_backend(options.face_backend, device=device.type, reporter=reporter)
-
-        crops = []
-        if crop:
-            from fomm_cli.face.select import crop_faces, describe_choice
-
-            assert backend is not None
-            found = backend.detect(full_source)
-            reporter.note(describe_choice(len(found), options.face))
-            crops = crop_faces(full_source, found, options.face, size, options.increase)
-            if len(crops) > 1 and not options.paste_back:
-                raise ConflictingSettings(("face", "paste_back"), "several faces are only shown pasted back into "
-                                                                  "the source")
-            source = crops[0].crop
-        else:
-            if options.face != "largest":
-                raise ConflictingSettings(("face", "crop"), "choosing faces needs the source cropped to them")
-            if full_source.shape[:2] != size:
-                reporter.note(f"source {full_source.shape[1]}x{full_source.shape[0]} resized to "
-                              f"{size[1]}x{size[0]} ({options.fit})")
-            source = fit(full_source, size, options.fit)
-
-        driving_frames: Callable[[], Iterator[np.ndarray]]
-        if options.crop_driving:
-            from fomm_cli.face.source import DrivingCropper
-
-            assert backend is not None
-            cropper = DrivingCropper(video.frames, backend, size, options.increase, reporter=reporter)
-            driving_frames = cropper.__iter__
-        else:
-            if (info.width, info.height) != (size[1], size[0]):
-                reporter.note(f"driving {info.width}x{info.height} resized to {size[1]}x{size[0]} ({options.fit})")
-            driving_frames = lambda: (fit(frame, size, options.fit) for frame in video.frames())  # noqa: E731
-
-        reference_index = options.best_frame
-        if options.find_best_frame:
-            from fomm_cli.face.best_frame import find_best_frame
-
-            assert backend is not None
-            # Landmarks are normalised for position and scale, so search at full resolution, where detection
-            # works best (a 64 px demo model's frames are too small for a face detector).
-            candidates = driving_frames() if options.crop_driving else video.frames()
-            reference_index, _ = find_best_frame(full_source, candidates, backend)
-            if reference_index is None:
-                raise NoFaceFound("the source image or any driving frame")
-            reporter.note(f"best frame: {reference_index}")
-
-        frames = prefetch(driving_frames())
-        first = next(frames, None)
-        if first is None:
-            raise InputError(options.driving, "the driving video has no frames")
-        reference = first if reference_index is None else _nth(driving_frames(), reference_index)
-        animation = animator.start([c.crop for c in crops] or [source], reference)
-
-        paste = crop and options.paste_back
-        compositor = None
-        if paste:
-            from fomm_cli.face.composite import Compositor
-
-            # One canvas for the whole video: each frame touches only the faces' boxes.
-            compositor = Compositor(full_source, [c.box for c in crops], [c.centre for c in crops])
-
-        audio = video.audio if options.audio else None
-        pending: deque[np.ndarray] = deque()
-
-        def remembered(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-            for frame in frames:
-                if options.side_by_side:
-                    pending.append(frame)
-                yield frame
-
-        started = time.perf_counter()
-        first_frame_at = None
-        with VideoWriter(options.output, info.fps, audio_from=audio.path if audio else None,
-                         audio_start=audio.start if audio else 0.0, audio_duration=audio.duration if audio else None,
-                         overwrite=options.overwrite, crf=options.crf, format=options.format,
-                         inputs=[options.source, options.driving, options.checkpoint]) as writer, \
-                reporter.progress("animating", info.num_frames) as bar:
-            for results in animation.frames(remembered(itertools.chain([first], frames))):
-                if first_frame_at is None:
-                    first_frame_at = time.perf_counter() - started
-                frame = compositor.paste(results) if compositor is not None else results[0]
-                if options.side_by_side:
-                    frame = _side_by_side([full_source if paste else source, pending.popleft(), frame])
-                writer.write(frame)
-                bar.advance()
-    elapsed = time.perf_counter() - started
+        crops, sources = _sources(options, full_source, crop, backend, size, reporter)
+        driving = _driving(options, video, backend, size, reporter)
+        reference_index = _reference_index(options, full_source, video, driving, backend, reporter)
+        written = _write(options, animator, full_source, crops, sources, video, driving, reference_index, reporter)
     return Summary(
-        output=str(options.output), frames=writer.frames_written, seconds=round(elapsed, 3),
-        fps=round(writer.frames_written / elapsed, 2) if elapsed > 0 else None,
-        time_to_first_frame=round(first_frame_at or 0.0, 3), video_fps=info.fps, fps_from=info.fps_from,
-        start=round(info.start, 3), size=[int(frame.shape[1]), int(frame.shape[0])], model=loaded.label,
+        output=str(options.output), frames=written.frames, seconds=round(written.seconds, 3),
+        fps=round(written.frames / written.seconds, 2) if written.seconds > 0 else None,
+        time_to_first_frame=round(written.first_frame_at, 3), video_fps=video.info.fps,
+        fps_from=video.info.fps_from, start=round(video.info.start, 3), size=written.size, model=loaded.label,
         domain=loaded.domain, domain_from=loaded.domain_from, device=str(device), precision=options.precision,
         relative=options.relative, adapt_scale=options.adapt_scale and options.relative and not options.avd,
-        movement_scale=round(animation.movement_scales[0], 6), motion_scale=options.motion_scale,
-        smoothing=smoothing, audio=writer.has_audio, avd=options.avd,
+        movement_scale=round(written.movement_scales[0], 6), motion_scale=options.motion_scale,
+        smoothing=smoothing, audio=written.audio, avd=options.avd,
         face_backend=backend.name if backend is not None else None,
         crop_box=[round(float(v), 1) for v in crops[0].box] if len(crops) == 1 else None,
         faces=[{**c.summary(), "movement_scale": round(scale, 6)}
-               for c, scale in zip(crops, animation.movement_scales, strict=True)] if crops else None,
+               for c, scale in zip(crops, written.movement_scales, strict=True)] if crops else None,
         best_frame=reference_index, warnings=list(reporter.warnings),
     )
+
+
+def _sources(options: Options, full_source: np.ndarray, crop: bool, backend: FaceBackend | None,
+             size: tuple[int, int], reporter: Reporter) -> tuple[list[FaceCrop], list[np.ndarray]]:
+    """(the face crops, the images to animate at the model's size): one per chosen face, or the whole
+    source brought to the model's size."""
+    from fomm_cli.media.image import fit
+
+    if crop:
+        from fomm_cli.face.select import crop_faces, describe_choice
+
+        assert backend is not None
+        found = backend.detect(full_source)
+        reporter.note(describe_choice(len(found), options.face))
+        crops = crop_faces(full_source, found, options.face, size, options.increase)
+        if len(crops) > 1 and not options.paste_back:
+            raise ConflictingSettings(("face", "paste_back"), "several faces are only shown pasted back into the "
+                                                              "source")
+        return crops, [c.crop for c in crops]
+    if options.face != "largest":
+        raise ConflictingSettings(("face", "crop"), "choosing faces needs the source cropped to them")
+    if full_source.shape[:2] != size:
+        reporter.note(f"source {full_source.shape[1]}x{full_source.shape[0]} resized to {size[1]}x{size[0]} "
+                      f"({options.fit})")
+    return [], [fit(full_source, size, options.fit)]
+
+
+def _driving(options: Options, video: VideoSource, backend: FaceBackend | None, size: tuple[int, int],
+             reporter: Reporter) -> Callable[[], Iterator[np.ndarray]]:
+    """A new pass over the driving frames at the model's size, each time it is called."""
+    from fomm_cli.media.image import fit
+
+    if options.crop_driving:
+        from fomm_cli.face.source import DrivingCropper
+
+        assert backend is not None
+        return DrivingCropper(video.frames, backend, size, options.increase, reporter=reporter).__iter__
+    info = video.info
+    if (info.width, info.height) != (size[1], size[0]):
+        reporter.note(f"driving {info.width}x{info.height} resized to {size[1]}x{size[0]} ({options.fit})")
+    return lambda: (fit(frame, size, options.fit) for frame in video.frames())
+
+
+def _reference_index(options: Options, full_source: np.ndarray, video: VideoSource,
+                     driving: Callable[[], Iterator[np.ndarray]], backend: FaceBackend | None,
+                     reporter: Reporter) -> int | None:
+    """The driving frame whose pose corresponds to the source's: given, searched, or None (the first)."""
+    if not options.find_best_frame:
+        return options.best_frame
+    from fomm_cli.face.best_frame import find_best_frame
+
+    assert backend is not None
+    # Landmarks are normalised for position and scale, so search at full resolution, where detection works
+    # best (a 64 px demo model's frames are too small for a face detector).
+    index, _ = find_best_frame(full_source, driving() if options.crop_driving else video.frames(), backend)
+    if index is None:
+        raise NoFaceFound("the source image or any driving frame")
+    reporter.note(f"best frame: {index}")
+    return index
+
+
+@dataclass
+class _Written:
+    frames: int
+    seconds: float
+    first_frame_at: float
+    size: list[int]
+    audio: bool
+    movement_scales: list[float]
+
+
+def _write(options: Options, animator: Animator, full_source: np.ndarray, crops: list[FaceCrop],
+           sources: list[np.ndarray], video: VideoSource, driving: Callable[[], Iterator[np.ndarray]],
+           reference_index: int | None, reporter: Reporter) -> _Written:
+    """Animate every source with the driving frames and encode the results as they come."""
+    from fomm_cli.animate import prefetch
+    from fomm_cli.media.writer import VideoWriter
+
+    frames = prefetch(driving())
+    first = next(frames, None)
+    if first is None:
+        raise InputError(options.driving, "the driving video has no frames")
+    reference = first if reference_index is None else _nth(driving(), reference_index)
+    animation = animator.start(sources, reference)
+    compositor = None
+    if crops and options.paste_back:
+        from fomm_cli.face.composite import Compositor
+
+        # One canvas for the whole video: each frame touches only the faces' boxes.
+        compositor = Compositor(full_source, [c.box for c in crops], [c.centre for c in crops])
+    shown_source = full_source if compositor is not None else sources[0]
+    pending: deque[np.ndarray] = deque()  # driving frames waiting for their result (side by side)
+
+    def remembered(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for frame in frames:
+            if options.side_by_side:
+                pending.append(frame)
+            yield frame
+
+    audio = video.audio if options.audio else None
+    started = time.perf_counter()
+    first_frame_at = 0.0
+    with VideoWriter(options.output, video.info.fps, audio_from=audio.path if audio else None,
+                     audio_start=audio.start if audio else 0.0, audio_duration=audio.duration if audio else None,
+                     overwrite=options.overwrite, crf=options.crf, format=options.format,
+                     inputs=[options.source, options.driving, options.checkpoint]) as writer, \
+            reporter.progress("animating", video.info.num_frames) as bar:
+        for results in animation.frames(remembered(itertools.chain([first], frames))):
+            if writer.frames_written == 0:
+                first_frame_at = time.perf_counter() - started
+            frame = compositor.paste(results) if compositor is not None else results[0]
+            if options.side_by_side:
+                frame = _side_by_side([shown_source, pending.popleft(), frame])
+            writer.write(frame)
+            bar.advance()
+    return _Written(writer.frames_written, time.perf_counter() - started, first_frame_at,
+                    [int(frame.shape[1]), int(frame.shape[0])], writer.has_audio, animation.movement_scales)
