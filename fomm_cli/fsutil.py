@@ -47,6 +47,25 @@ def temp_path(target: str | Path, tag: str = "tmp") -> Path:
     return target.parent / f".{base}{suffix}"
 
 
+def fomm_home() -> Path:
+    """Where fomm keeps files between runs (models, checksums, a saved face detector): ``$FOMM_HOME``, default
+    ``~/.cache/fomm``."""
+    return Path(os.environ.get("FOMM_HOME") or Path.home() / ".cache" / "fomm")
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary sibling renamed over it: readers see the old file or the
+    new one, never half of it. Raises ``OSError`` (the temporary file is removed)."""
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "xb") as file:
+            file.write(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def temp_owner(name: str) -> int | None:
     """The pid in one of our temporary names, None for any other name."""
     match = TEMP_PATTERN.match(name)

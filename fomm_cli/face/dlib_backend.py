@@ -26,6 +26,7 @@ import numpy as np
 from fomm_cli.errors import MissingDependency
 from fomm_cli.face import DEFAULT_MIN_FACE
 from fomm_cli.face.backends import Face, check_image, clip_box, largest_first, mostly_outside, resized
+from fomm_cli.fsutil import fomm_home, temp_path
 
 # Face width (px) that the HOG detector finds reliably at the scale it scans. Its window is 80 px, and the
 # astronaut photo scores 1.1 at 65 px and 0.6 at 60 px (threshold 0.5), 0 below; 70 leaves a margin.
@@ -74,7 +75,7 @@ def dlib_model(kind: str, name: str) -> Any:
 def hog_detector() -> Any:
     """dlib's frontal face detector, loaded once per process through a copy saved in the fomm cache folder
     (``$FOMM_HOME``, default ``~/.cache/fomm``); see :func:`load_hog_detector`."""
-    return load_hog_detector(Path(os.environ.get("FOMM_HOME") or Path.home() / ".cache" / "fomm"))
+    return load_hog_detector(fomm_home())
 
 
 def load_hog_detector(folder: Path) -> Any:
@@ -92,7 +93,7 @@ def load_hog_detector(folder: Path) -> Any:
         except RuntimeError:  # truncated or corrupt: saved again below
             pass
     detector = dlib.get_frontal_face_detector()
-    partial = saved.with_name(f"{saved.name}.{os.getpid()}.partial")
+    partial = temp_path(saved, "partial")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         detector.save(str(partial))

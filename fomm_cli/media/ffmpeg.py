@@ -107,7 +107,8 @@ class FfmpegProcess:
         self.args = args
         self.proc = subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
                                      start_new_session=True)
-        self.log = LogReader(self.proc.stderr)  # type: ignore[arg-type]
+        assert self.proc.stderr is not None  # stderr=PIPE
+        self.log = LogReader(self.proc.stderr)
         self.killed = False
 
     def wait(self) -> int:

@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -311,9 +311,9 @@ def _fs_error(path: Path, err: OSError) -> OutputError:
     return OutputError.from_os_error(path, err)
 
 
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, **kwargs: object) -> Path:
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, **kwargs: Any) -> Path:
     """Write an iterable of uint8 frames (see ``VideoWriter`` for the options)."""
-    with VideoWriter(path, fps, **kwargs) as writer:  # type: ignore[arg-type]
+    with VideoWriter(path, fps, **kwargs) as writer:
         for frame in frames:
             writer.write(frame)
     return writer.path
