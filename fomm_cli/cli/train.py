@@ -1,9 +1,8 @@
-"""`fomm train`: parse flags, resolve the config, run the trainer, report."""
+"""`fomm train`: parse flags into the job's options, run it, print the summary."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -13,12 +12,14 @@ from fomm_cli.cli.common import print_json
 
 def train(
     out: Path = typer.Option(..., "-o", "--out", help="Run folder: config, log, pictures, checkpoints, model/."),
-    config: str | None = typer.Option(None, "-c", "--config",
+    config: str | None = typer.Option(None, "--config",
                                       help="Official-layout YAML or a preset name (vox-256, taichi-adv-256, ...). "
                                            "Optional with --resume."),
     data: Path | None = typer.Option(None, "--data", help="Dataset root with train/ (and test/) folders."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
-    overwrite: bool = typer.Option(False, "-y", "--overwrite", help="Start over in a non-empty run folder."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest checkpoint "
+                                                        "that loads."),
+    overwrite: bool = typer.Option(False, "-y", "--overwrite", help="Start over in a used run folder (refused "
+                                                                    "while a run is training in it)."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop at this global step."),
     epochs: int | None = typer.Option(None, "--epochs", help="Override train_params.num_epochs."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Per-process batch size."),
@@ -35,30 +36,19 @@ def train(
                                           help="Start from these weights (e.g. for the -adv fine-tuning configs)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed for initial weights, sampling and warps."),
     workers: int | None = typer.Option(None, "--workers", help="Data loading processes (0: in the main process)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N (torchrun: one GPU per process)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps (torchrun: one GPU per "
+                                                        "process)."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 (mixed) or fp16 (mixed, CUDA)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Train a FOMM model on your videos (one process, or many with torchrun)."""
-    from fomm_cli.errors import SettingsError
-    from fomm_cli.train.config import PERCEPTUAL_KINDS
-    from fomm_cli.train.trainer import RunOptions, resolve_run_config
-    from fomm_cli.train.trainer import train as run_training
+    from fomm_cli.jobs import train as job
+    from fomm_cli.reporting import ConsoleReporter
 
-    if perceptual is not None and perceptual not in PERCEPTUAL_KINDS:
-        raise SettingsError(f"--perceptual must be one of {', '.join(PERCEPTUAL_KINDS)}, not {perceptual!r}")
-    if workers is not None and workers < 0:
-        raise SettingsError("--workers must be >= 0")
-    if resume and overwrite:
-        raise SettingsError("--resume and -y/--overwrite exclude each other")
-    overrides = {
-        "max_steps": max_steps, "num_epochs": epochs, "batch_size": batch_size, "num_repeats": num_repeats,
-        "checkpoint_every": checkpoint_every, "keep_checkpoints": keep, "log_every": log_every,
-        "visualize_every": visualize_every, "perceptual_loss": perceptual, "seed": seed,
-    }
-    train_config = resolve_run_config(out, config, data, resume, overrides)
-    options = RunOptions(run_dir=out, resume=resume, overwrite=overwrite, workers=workers, device=device,
-                         precision=precision, vgg_weights=vgg_weights, init_from=init_from, quiet=as_json)
-    summary = run_training(train_config, options)
+    options = job.Options(out, config, data, resume, overwrite, max_steps, epochs, batch_size, num_repeats,
+                          checkpoint_every, keep, log_every, visualize_every, perceptual, vgg_weights, init_from,
+                          seed, workers, device, precision)
+    job.check(options)
+    summary = job.run(options, ConsoleReporter(notes=not as_json))
     if as_json and os.environ.get("RANK", "0") == "0":  # under torchrun, one summary from rank 0
-        print_json(asdict(summary))
+        print_json(summary.to_json())
