@@ -80,13 +80,16 @@ def evaluate(
     from fomm_cli.evaluate.reconstruct import parse_frame_shape
 
     quiet = as_json or as_csv
+    from fomm_cli.reporting import ConsoleReporter
+
+    reporter = ConsoleReporter(notes=not quiet)
     shape = parse_frame_shape(frame_shape) if frame_shape else None
     torch_device = resolve_device(device)
     if folders:
         assert real is not None and generated is not None
         extractors = make_extractors(kind or "face", face_backend, torch_device.type)
         try:
-            report = evaluate_folders(real, generated, extractors, frame_shape=shape, quiet=quiet)
+            report = evaluate_folders(real, generated, extractors, frame_shape=shape, reporter=reporter)
         finally:
             extractors.close()
     elif baseline:
@@ -94,7 +97,7 @@ def evaluate(
         extractors = make_extractors(kind or "face", face_backend, torch_device.type)
         try:
             report = evaluate_baseline(dataset, extractors, inputs={"baseline": "first frame", "dataset": str(dataset)},
-                                       frame_shape=shape, save=save, quiet=quiet)
+                                       frame_shape=shape, save=save, reporter=reporter)
         finally:
             extractors.close()
     else:
@@ -107,7 +110,7 @@ def evaluate(
         inputs = {"model": origin.name or str(origin.path), "dataset": str(dataset)}
         try:
             report = evaluate_model(loaded, dataset, extractors, inputs=inputs, device=torch_device,
-                                    batch_size=batch_size, frame_shape=shape, save=save, quiet=quiet)
+                                    batch_size=batch_size, frame_shape=shape, save=save, reporter=reporter)
         finally:
             extractors.close()
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fomm_cli.errors import FommError
+from fomm_cli.errors import InvalidSetting
 
 FACE_LANDMARKS = 68
 
@@ -182,4 +182,4 @@ def make_extractors(kind: str, face_backend: str = "auto", device: str = "cpu") 
         return FaceExtractors(face_backend, device)
     if kind == "body":
         return BodyExtractors()
-    raise FommError(f"unknown kind {kind!r} (face or body)")
+    raise InvalidSetting("kind", kind, "face or body")

@@ -9,18 +9,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fomm_cli.errors import FommError
+from fomm_cli.datasets import video_key
+from fomm_cli.errors import InputError
 from fomm_cli.evaluate.extractors import Extractors
-from fomm_cli.evaluate.reconstruct import iter_video, list_videos, reconstruct, repeat_first_frame, video_key
+from fomm_cli.evaluate.reconstruct import Pair, iter_video, list_videos, reconstruct, repeat_first_frame
 from fomm_cli.evaluate.scoring import Report, VideoScores, score_video, summarize
-from fomm_cli.progress import Progress
+from fomm_cli.reporting import Reporter
 
 if TYPE_CHECKING:
     import torch
 
     from fomm_cli.models.model import FirstOrderModel
 
-Pairs = Iterable[tuple[np.ndarray, np.ndarray]]
+Pairs = Iterable[Pair]
 
 
 def keyed_videos(folder: str | Path) -> dict[str, Path]:
@@ -29,8 +30,8 @@ def keyed_videos(folder: str | Path) -> dict[str, Path]:
     for path in list_videos(folder):
         key = video_key(path)
         if key in keyed:
-            raise FommError(f"{keyed[key].name} and {path.name} in {path.parent} are the same video name; "
-                            "keep one of them")
+            raise InputError(path.parent, f"{keyed[key].name} and {path.name} are the same video name; keep one "
+                                          "of them")
         keyed[key] = path
     return keyed
 
@@ -38,33 +39,34 @@ def keyed_videos(folder: str | Path) -> dict[str, Path]:
 def evaluate_model(model: FirstOrderModel, dataset: str | Path, extractors: Extractors, *,
                    inputs: dict[str, str], device: str | torch.device = "cpu", batch_size: int = 8,
                    frame_shape: tuple[int, int] | None = None, save: Path | None = None,
-                   quiet: bool = False) -> Report:
+                   reporter: Reporter | None = None) -> Report:
     """Reconstruct every video of ``dataset`` from its first frame (absolute keypoints) and score it.
 
-    Frames are resized to the model's size; AKD is in pixels at that size. ``save``: a folder that receives
-    one folder of lossless PNG frames per video, written whole at the end (an existing one is replaced).
+    Frames are resized to the model's size; AKD is in pixels at that size; L1 is scored on the model's float
+    output (``Report.l1_input`` says so). ``save``: a folder that receives one folder of lossless PNG frames
+    per video, written whole at the end (an existing one is replaced).
     """
     from fomm_cli.animate import Animator
 
     animator = Animator(model, device, relative=False, adapt_scale=False, batch_size=batch_size)
     size = (int(model.config.image_size[0]), int(model.config.image_size[1]))
     return _evaluate(dataset, lambda path: reconstruct(animator, iter_video(path, frame_shape, size)), extractors,
-                     inputs=inputs, save=save, quiet=quiet)
+                     inputs=inputs, save=save, reporter=reporter or Reporter())
 
 
 def evaluate_baseline(dataset: str | Path, extractors: Extractors, *, inputs: dict[str, str],
                       frame_shape: tuple[int, int] | None = None, save: Path | None = None,
-                      quiet: bool = False) -> Report:
+                      reporter: Reporter | None = None) -> Report:
     """Score the no-motion baseline: every frame of a test video "reconstructed" as its first frame.
 
     The floor a motion model must beat on the same videos (frames at their own size).
     """
     return _evaluate(dataset, lambda path: repeat_first_frame(iter_video(path, frame_shape)), extractors,
-                     inputs=inputs, save=save, quiet=quiet)
+                     inputs=inputs, save=save, reporter=reporter or Reporter())
 
 
 def _evaluate(dataset: str | Path, reconstructions: Callable[[Path], Pairs], extractors: Extractors, *,
-              inputs: dict[str, str], save: Path | None, quiet: bool) -> Report:
+              inputs: dict[str, str], save: Path | None, reporter: Reporter) -> Report:
     """Score ``reconstructions(path)`` (real, generated) pairs for every video of ``dataset``."""
     from fomm_cli.fsutil import replace_path, temp_dir_beside
 
@@ -75,7 +77,7 @@ def _evaluate(dataset: str | Path, reconstructions: Callable[[Path], Pairs], ext
         staging = temp_dir_beside(save)
     scores: list[VideoScores] = []
     try:
-        with Progress("Reconstructing", len(videos), quiet) as bar:
+        with reporter.progress("Reconstructing", len(videos)) as bar:
             for key, path in videos.items():
                 pairs = reconstructions(path)
                 if staging is not None:
@@ -90,34 +92,35 @@ def _evaluate(dataset: str | Path, reconstructions: Callable[[Path], Pairs], ext
     return summarize(extractors.kind, inputs, scores, extractors)
 
 
-def _saving(pairs: Pairs, folder: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _saving(pairs: Pairs, folder: Path) -> Iterator[Pair]:
     """Pass pairs through, writing each generated frame to ``folder`` as ``000000.png``, ``000001.png``..."""
     from fomm_cli.media.image import write_image
 
     folder.mkdir()
-    for index, (real, generated) in enumerate(pairs):
-        write_image(folder / f"{index:06d}.png", generated)
-        yield real, generated
+    for index, pair in enumerate(pairs):
+        write_image(folder / f"{index:06d}.png", pair.generated)
+        yield pair
 
 
 def evaluate_folders(real: str | Path, generated: str | Path, extractors: Extractors, *,
-                     frame_shape: tuple[int, int] | None = None, quiet: bool = False) -> Report:
+                     frame_shape: tuple[int, int] | None = None, reporter: Reporter | None = None) -> Report:
     """Score the videos of ``generated`` against those of ``real``: videos matched by name, frames by index.
 
     Every real video needs a generated one; generated videos without a real one are ignored with a
     warning. When the two differ in length, the common frames are scored and a warning says so.
     """
+    reporter = reporter or Reporter()
     real_videos, generated_videos = keyed_videos(real), keyed_videos(generated)
     missing = [key for key in real_videos if key not in generated_videos]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise FommError(f"{generated} has no video named like {shown} from {real}")
+        raise InputError(generated, f"has no video named like {shown} from {real}")
     warnings = []
     extra = sorted(set(generated_videos) - set(real_videos))
     if extra:
         warnings.append(f"ignored {len(extra)} generated video(s) with no real counterpart: {', '.join(extra[:5])}")
     scores: list[VideoScores] = []
-    with Progress("Scoring", len(real_videos), quiet) as bar:
+    with reporter.progress("Scoring", len(real_videos)) as bar:
         for key, path in real_videos.items():
             lengths: dict[str, int] = {}
             pairs = _zip_counting(iter_video(path, frame_shape), iter_video(generated_videos[key], frame_shape),
@@ -132,7 +135,7 @@ def evaluate_folders(real: str | Path, generated: str | Path, extractors: Extrac
 
 
 def _zip_counting(real: Iterator[np.ndarray], generated: Iterator[np.ndarray],
-                  lengths: dict[str, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                  lengths: dict[str, int]) -> Iterator[Pair]:
     """Pairs by index; afterwards ``lengths`` holds both videos' frame counts (the longer one is read
     to its end to count it)."""
     count = 0
@@ -143,4 +146,4 @@ def _zip_counting(real: Iterator[np.ndarray], generated: Iterator[np.ndarray],
             lengths["generated"] = count + (generated_frame is not None) + sum(1 for _ in generated)
             return
         count += 1
-        yield real_frame, generated_frame
+        yield Pair(real_frame, generated_frame)

@@ -19,11 +19,12 @@ from typing import Any
 
 import torch
 
+from fomm_cli.datasets import split_folder
 from fomm_cli.errors import CheckpointError, FommError, Interrupted, last_line
 from fomm_cli.reporting import Reporter
 from fomm_cli.train import checkpointing, distributed, run_folder
 from fomm_cli.train.config import TrainConfig
-from fomm_cli.train.data import EpochSampler, PairDataset, make_loader, train_folder
+from fomm_cli.train.data import EpochSampler, PairDataset, make_loader
 from fomm_cli.train.distributed import Dist
 from fomm_cli.train.logbook import Logbook, loss_line, losses_of, record
 from fomm_cli.train.step import StepFactory, TrainingStep
@@ -75,7 +76,7 @@ def _train(config: TrainConfig, settings: RunSettings, make_step: StepFactory, i
     if settings.init_from is not None:
         step.load_weights(settings.init_from)
         reporter.note(f"initialised from {settings.init_from}")
-    dataset = PairDataset(train_folder(Path(str(config.dataset.root_dir))), config.dataset.frame_shape,
+    dataset = PairDataset(split_folder(str(config.dataset.root_dir), "train"), config.dataset.frame_shape,
                           config.dataset.id_sampling, config.dataset.augmentation_params, seed=t.seed)
     sampler = EpochSampler(len(dataset), t.num_repeats, t.batch_size, t.seed, info.rank, info.world)
     run_dir = settings.run_dir
