@@ -101,15 +101,15 @@ def score_video(name: str, pairs: Iterable[Pair], extractors: Extractors) -> Vid
         raise InputError(name, "the video has no frames")
     per_frame = {"l1": np.array(l1)}
     if "akd" in extractors.sources or "mkr" in extractors.sources:
-        real_kp = np.stack([f.real_kp for f in features])
-        generated_kp = np.stack([f.generated_kp for f in features])
+        real_kp = np.stack([_given(f.real_kp) for f in features])
+        generated_kp = np.stack([_given(f.generated_kp) for f in features])
         if "akd" in extractors.sources:
             per_frame["akd"] = metrics.akd_per_frame(real_kp, generated_kp)
         if "mkr" in extractors.sources:
             per_frame["mkr"] = metrics.mkr_per_frame(real_kp, generated_kp)
     if "aed" in extractors.sources:
-        per_frame["aed"] = metrics.aed_per_frame(np.stack([f.real_id for f in features]),
-                                                 np.stack([f.generated_id for f in features]))
+        per_frame["aed"] = metrics.aed_per_frame(np.stack([_given(f.real_id) for f in features]),
+                                                 np.stack([_given(f.generated_id) for f in features]))
     return VideoScores(name, size, per_frame, inputs.pop() if len(inputs) == 1 else "mixed")
 
 
@@ -127,6 +127,13 @@ def summarize(kind: str, inputs: dict[str, str], videos: list[VideoScores], extr
         value, count = metrics.pooled_mean([v.per_frame[metric] for v in videos])
         summary[metric] = MetricSummary(value, count, sources[metric], None if count else ALL_SKIPPED[metric])
     return Report(kind, inputs, videos, summary, list(warnings or []))
+
+
+def _given(value: np.ndarray | None) -> np.ndarray:
+    """A feature that an extractor listed in ``sources`` must provide."""
+    if value is None:
+        raise ValueError("an extractor listed a metric it gave no features for")
+    return value
 
 
 def _shape(frame: np.ndarray) -> str:

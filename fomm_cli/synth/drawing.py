@@ -79,7 +79,8 @@ def background(app: Appearance, res: int, rng: np.random.Generator) -> np.ndarra
     if kind == "shapes":
         for _ in range(int(rng.integers(5, 14))):
             col = tuple(float(x) for x in np.clip(np.array(c2) * rng.uniform(0.6, 1.4) + rng.normal(0, 25, 3), 0, 255))
-            x, y, r = [*rng.uniform(0, res, 2).tolist(), rng.uniform(0.04, 0.16) * res]
+            x, y = (float(v) for v in rng.uniform(0, res, 2))
+            r = rng.uniform(0.04, 0.16) * res
             if rng.random() < 0.5:
                 cv2.circle(img, vertex(x, y), round(r * _ONE), col, -1, AA, SHIFT)
             else:

@@ -20,11 +20,13 @@ def _color(h: float, s: float, v: float) -> RGB:
 
 
 def scale_color(c: RGB, k: float) -> RGB:
-    return tuple(float(min(255.0, max(0.0, x * k))) for x in c)  # type: ignore[return-value]
+    r, g, b = (float(min(255.0, max(0.0, x * k))) for x in c)
+    return (r, g, b)
 
 
 def _mix(c0: RGB, c1: RGB, t: float) -> RGB:
-    return tuple(float(a + (b - a) * t) for a, b in zip(c0, c1, strict=True))  # type: ignore[return-value]
+    r, g, b = (float(a + (b - a) * t) for a, b in zip(c0, c1, strict=True))
+    return (r, g, b)
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,9 @@ class Appearance:
         eye_lat = u(0.02, 0.16)
         brow_top = eye_lat + eye_h + 0.3
         light = np.array([u(-0.7, 0.7), u(-0.8, 0.2), 1.0])
+        unit = light / np.linalg.norm(light)
         bg_hue = u()
-        bg = tuple(_color(bg_hue + u(-0.12, 0.12), u(0.05, 0.55), u(0.25, 0.95)) for _ in range(3))
+        bg0, bg1, bg2 = (_color(bg_hue + u(-0.12, 0.12), u(0.05, 0.55), u(0.25, 0.95)) for _ in range(3))
         return cls(
             texture_seed=int(rng.integers(0, 2**31)),
             head_size=u(0.26, 0.32),
@@ -137,12 +140,12 @@ class Appearance:
             teeth=bool(u() < 0.6),
             cheeks=bool(u() < 0.4),
             cheek_color=_mix(skin, (240.0, 110.0, 120.0), u(0.25, 0.5)),
-            light=tuple(float(x) for x in light / np.linalg.norm(light)),  # type: ignore[arg-type]
+            light=(float(unit[0]), float(unit[1]), float(unit[2])),
             ambient=u(0.45, 0.7),
             shirt=_color(u(), u(0.2, 0.8), u(0.2, 0.9)),
             shirt_w=u(0.32, 0.48),
             background=str(rng.choice(["flat", "linear", "radial", "stripes", "checker", "blobs", "shapes"])),
-            bg_colors=bg,  # type: ignore[arg-type]
+            bg_colors=(bg0, bg1, bg2),
         )
 
 

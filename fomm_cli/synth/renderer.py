@@ -196,7 +196,7 @@ class FaceRenderer:
         # Outline: the band just inside the silhouette of head + hair.
         width = max(1, round(app.outline * s))
         cov = covered.reshape(y1 - y0, x1 - x0).astype(np.uint8)
-        rim = cov & (1 - cv2.erode(cov, np.ones((2 * width + 1, 2 * width + 1), np.uint8)))
+        rim = np.bitwise_and(cov, 1 - cv2.erode(cov, np.ones((2 * width + 1, 2 * width + 1), np.uint8)))
         flat[gidx[rim.ravel().astype(bool)]] = app.outline_color
 
     def render(self, pose: Pose) -> np.ndarray:

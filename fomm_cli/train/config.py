@@ -209,17 +209,17 @@ class TrainConfig:
         for scale in t.scales:
             if not 0 < scale <= 1 or abs(1 / scale - round(1 / scale)) > 1e-6:
                 problems.append(f"train_params.scales: {scale} is not 1/n")
-        if not (sum(w.perceptual) or self.gan or w.equivariance_value or w.equivariance_jacobian):
+        if not (any(w.perceptual) or self.gan or w.equivariance_value or w.equivariance_jacobian):
             problems.append("every generator loss weight is zero: nothing to train")
         if t.perceptual_loss not in PERCEPTUAL_KINDS:
             problems.append(f"train_params.perceptual_loss must be one of {', '.join(PERCEPTUAL_KINDS)}")
         if t.warp_tps not in TPS_FORMS:
             problems.append(f"train_params.warp_tps must be one of {', '.join(TPS_FORMS)}")
         smallest = min(self.dataset.frame_shape[:2]) * min(t.scales, default=1)
-        if t.perceptual_loss == "vgg19" and sum(w.perceptual) and smallest < 16:
+        if t.perceptual_loss == "vgg19" and any(w.perceptual) and smallest < 16:
             problems.append(f"the VGG-19 perceptual loss needs pyramid levels of at least 16 px, but "
                             f"{min(self.dataset.frame_shape[:2])} px x scale {min(t.scales)} = {smallest:g} px: "
-                            "drop the small train_params.scales or use --perceptual l1")
+                            "drop the small train_params.scales or set perceptual_loss to l1")
         if len(w.perceptual) > 5:
             problems.append("loss_weights.perceptual has at most 5 entries (VGG-19 relu1_1 ... relu5_1)")
         if w.equivariance_jacobian != 0 and not self.model.estimate_jacobian:

@@ -233,8 +233,8 @@ def _stop_on_signals() -> Iterator[list[int | None]]:
     try:
         yield flag
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        for number, old in previous.items():
+            signal.signal(number, old)
 
 
 def _next_batch(batches: Iterator[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

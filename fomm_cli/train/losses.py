@@ -105,8 +105,10 @@ def equivariance_jacobian_loss(kp_driving: Keypoints, kp_transformed: Keypoints,
 
 def generator_gan_loss(fake: DiscOutput, weight: float) -> torch.Tensor:
     """LSGAN generator term: weight * sum over scales of mean (1 - D(fake))^2."""
-    maps = [prediction for _, prediction in fake.values()]
-    return weight * sum(((1 - at_least_float32(m)) ** 2).mean() for m in maps)  # type: ignore[return-value]
+    total = _zero(next(iter(fake.values()))[1])
+    for _, prediction in fake.values():
+        total = total + weight * ((1 - at_least_float32(prediction)) ** 2).mean()
+    return total
 
 
 def feature_matching_loss(fake: DiscOutput, real: DiscOutput, weights: Sequence[float]) -> torch.Tensor:
