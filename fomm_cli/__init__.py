@@ -2,9 +2,9 @@
 
 Library use::
 
-    from fomm_cli import load_model, Animator
-    model, _ = load_model("vox-adv")            # or load_model(checkpoint="vox-adv-cpk.pth.tar")
-    animator = Animator(model, device="auto")
+    from fomm_cli import Animator, load_pretrained
+    loaded = load_pretrained("vox-adv")          # or load_pretrained(checkpoint="vox-adv-cpk.pth.tar")
+    animator = Animator(loaded.model, device="auto")
     for frame in animator.animate(source, driving_frames):   # uint8 H x W x 3 at model size
         ...
 
@@ -16,16 +16,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Animator", "list_models", "load_model"]
+__all__ = ["Animator", "list_models", "load_pretrained"]
 
 if TYPE_CHECKING:
     from fomm_cli.animate import Animator
-    from fomm_cli.pretrained import load_model
+    from fomm_cli.pretrained import load_pretrained
     from fomm_cli.registry import list_models
 
 _LAZY = {
     "Animator": "fomm_cli.animate",
-    "load_model": "fomm_cli.pretrained",
+    "load_pretrained": "fomm_cli.pretrained",
     "list_models": "fomm_cli.registry",
 }
 

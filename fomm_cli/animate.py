@@ -12,21 +12,21 @@ import contextlib
 import itertools
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
 
-from fomm_cli.devices import resolve_device
-from fomm_cli.errors import ConflictingSettings, InputError, InvalidSetting
+from fomm_cli.devices import PRECISIONS, resolve_device
+from fomm_cli.errors import ConflictingSettings, InputError, InvalidSetting, one_of
 from fomm_cli.models.keypoints import Keypoints
-from fomm_cli.motion import movement_scale, transfer_keypoints
+from fomm_cli.motion import check_motion_scale, movement_scale, transfer_keypoints
+from fomm_cli.smoothing import KeypointSmoother, check_strength
 
 T = TypeVar("T")
 
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class InferenceEngine(Protocol):
@@ -95,13 +95,16 @@ class Animator:
     sizes. avd: let the model's animation-via-disentanglement network map the keypoints instead (models
     that have one). precision: fp32 (exact), bf16 (CPU or CUDA) or fp16 (CUDA) for the convolutions;
     keypoint means, motion math and sampling stay in float32. The engine works on its own copy of the model.
+    smoothing: filter the driving keypoints in time with this strength (frames, see
+    ``fomm_cli.smoothing.KeypointSmoother``); None (default) leaves them as detected. motion_scale: multiply
+    the transferred motion (``fomm_cli.motion``): 1 (default) as is, 0 none, above 1 more.
     """
 
     def __init__(self, model: AnimatableModel, device: str | torch.device = "cpu", *, relative: bool = True,
                  adapt_scale: bool = True, avd: bool = False, batch_size: int = 8, precision: str = "fp32",
-                 channels_last: bool = True) -> None:
+                 channels_last: bool = True, smoothing: float | None = None, motion_scale: float = 1.0) -> None:
         if precision not in PRECISIONS:
-            raise InvalidSetting("precision", precision, ", ".join(PRECISIONS))
+            raise InvalidSetting("precision", precision, one_of(PRECISIONS))
         if batch_size < 1:
             raise InvalidSetting("batch_size", batch_size, "at least 1")
         self.device = resolve_device(device) if isinstance(device, str) else device
@@ -112,6 +115,11 @@ class Animator:
             raise ConflictingSettings(("avd", "model"), "this model has no animation-via-disentanglement network")
         if avd and not relative:
             raise ConflictingSettings(("avd", "relative"), "AVD replaces relative and absolute transfer")
+        self.smoothing = None if smoothing is None else check_strength(smoothing)
+        self.motion_scale = check_motion_scale(motion_scale)
+        if avd and self.motion_scale != 1:
+            raise ConflictingSettings(("avd", "motion_scale"), "AVD makes its own keypoints; motion_scale scales "
+                                      "relative or absolute transfer")
         self.relative = relative
         self.adapt_scale = adapt_scale
         self.avd = avd
@@ -144,7 +152,7 @@ class Animator:
             kp = self.engine.avd(source.keypoints.expand(len(kp_driving)), kp_driving)
         else:
             kp = transfer_keypoints(source.keypoints, kp_driving, kp_reference, relative=self.relative,
-                                    relative_jacobian=self.relative, scale=scale)
+                                    relative_jacobian=self.relative, scale=scale, motion_scale=self.motion_scale)
         return self.engine.render(source.state, source.keypoints.expand(len(kp)), kp)
 
     def start(self, sources: Sequence[np.ndarray], reference: np.ndarray) -> Animation:
@@ -155,7 +163,8 @@ class Animator:
         kp_reference = self.keypoints(reference)
         scales = [movement_scale(e.keypoints, kp_reference) if self.adapt_scale and self.relative and not self.avd
                   else 1.0 for e in encoded]
-        return Animation(self, encoded, kp_reference, scales)
+        smoother = None if self.smoothing is None else KeypointSmoother(self.smoothing)
+        return Animation(self, encoded, kp_reference, scales, smoother)
 
     def animate(self, source: np.ndarray, driving: Iterable[np.ndarray],
                 reference: np.ndarray | None = None) -> Iterator[np.ndarray]:
@@ -176,15 +185,17 @@ class Animator:
 class Animation:
     """One driving video applied to one or more encoded sources (``Animator.start``).
 
-    ``movement_scales``: the adapted movement scale of each source (1 when not adapting).
+    ``movement_scales``: the adapted movement scale of each source (1 when not adapting). ``smoother``: filters
+    the driving keypoints in time, once for all sources (it keeps state from batch to batch), or None.
     """
 
     def __init__(self, animator: Animator, sources: list[EncodedSource], kp_reference: Keypoints,
-                 movement_scales: list[float]) -> None:
+                 movement_scales: list[float], smoother: Callable[[Keypoints], Keypoints] | None = None) -> None:
         self.animator = animator
         self.sources = sources
         self.kp_reference = kp_reference
         self.movement_scales = movement_scales
+        self.smoother = smoother
 
     def frames(self, driving: Iterable[np.ndarray]) -> Iterator[list[np.ndarray]]:
         """For each driving frame, the list of uint8 results, one per source. Driving keypoints are computed
@@ -195,6 +206,8 @@ class Animation:
             for frame in batch:
                 animator._check_size(frame, "driving frames")
             kp_driving = animator.keypoints(batch)
+            if self.smoother is not None:
+                kp_driving = self.smoother(kp_driving)
             per_source = [to_uint8(animator.render(source, kp_driving, self.kp_reference, scale))
                           for source, scale in zip(self.sources, self.movement_scales, strict=True)]
             for index in range(len(batch)):

@@ -9,7 +9,6 @@ config uses.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -163,6 +162,29 @@ class ModelConfig:
         frame_shape = (data.get("dataset_params") or {}).get("frame_shape")
         return cls.from_official(data["model_params"], frame_shape, bool(data.get("align_corners", False)))
 
+    def problem(self) -> tuple[str, str] | None:
+        """(key, what is wrong) for the first value no model can be built with, or None."""
+        size = list(self.image_size)
+        checks = [
+            ("image_size", len(size) == 2 and all(int(v) >= 8 for v in size), f"image_size {size}"),
+            ("num_kp", self.num_kp >= 1, f"num_kp {self.num_kp}"),
+            ("num_channels", self.num_channels >= 1, f"num_channels {self.num_channels}"),
+            ("kp_detector_params.temperature", self.kp_detector.temperature > 0,
+             f"temperature {self.kp_detector.temperature}"),
+            ("kp_detector_params.scale_factor", 0 < self.kp_detector.scale_factor <= 1,
+             f"scale_factor {self.kp_detector.scale_factor}"),
+        ]
+        dense = self.generator.dense_motion
+        if dense is not None:
+            checks += [
+                ("dense_motion_params.scale_factor", 0 < dense.scale_factor <= 1, f"scale_factor {dense.scale_factor}"),
+                ("dense_motion_params.kp_variance", dense.kp_variance > 0, f"kp_variance {dense.kp_variance}"),
+            ]
+        for key, ok, shown in checks:
+            if not ok:
+                return key, shown
+        return None
+
     # -- sub-module constructor arguments ------------------------------------------------------------
 
     def kp_detector_kwargs(self) -> dict[str, Any]:
@@ -196,10 +218,6 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise FommError(f"{path} is not a YAML mapping")
     return data
-
-
-def dump_json(config: ModelConfig) -> str:
-    return json.dumps(config.to_json_dict(), indent=2)
 
 
 def dataclass_from_mapping(cls: type, params: Mapping[str, Any], where: str | None = None) -> Any:
@@ -264,50 +282,50 @@ def _scale_from(state: Mapping[str, Any], key: str) -> float:
 
 def infer_config(kp_state: Mapping[str, Any], gen_state: Mapping[str, Any],
                  disc_state: Mapping[str, Any] | None = None) -> ModelConfig:
-    """Reconstruct the architecture of an official checkpoint from its tensors' names and shapes."""
-    try:
-        num_kp = int(kp_state["kp.weight"].shape[0])
-        num_channels = int(kp_state["predictor.encoder.down_blocks.0.conv.weight"].shape[1])
-        kp_blocks = _count(kp_state, "predictor.encoder.down_blocks")
-        kp_widths = [int(kp_state[f"predictor.encoder.down_blocks.{i}.conv.weight"].shape[0])
-                     for i in range(kp_blocks)]
-        kp_be = int(kp_state["kp.weight"].shape[1]) - num_channels
-        estimate_jacobian = "jacobian.weight" in kp_state
-        single_map = estimate_jacobian and int(kp_state["jacobian.weight"].shape[0]) == 4 and num_kp != 1
-        kp = KeypointDetectorConfig(
-            block_expansion=kp_be, num_blocks=kp_blocks,
-            max_features=_max_features(kp_widths, kp_be, kp_blocks, 1024),
-            scale_factor=_scale_from(kp_state, "down.weight"), single_jacobian_map=single_map,
-        )
+    """Reconstruct the architecture of an official checkpoint from its tensors' names and shapes.
 
-        gen_be = int(gen_state["first.conv.weight"].shape[0])
-        num_down = _count(gen_state, "down_blocks")
-        gen_widths = [gen_be] + [int(gen_state[f"down_blocks.{i}.conv.weight"].shape[0]) for i in range(num_down)]
-        dense = None
-        if "dense_motion_network.mask.weight" in gen_state:
-            prefix = "dense_motion_network.hourglass.encoder.down_blocks"
-            dm_blocks = _count(gen_state, prefix)
-            dm_widths = [int(gen_state[f"{prefix}.{i}.conv.weight"].shape[0]) for i in range(dm_blocks)]
-            dm_in = (num_kp + 1) * (num_channels + 1)
-            dm_be = int(gen_state["dense_motion_network.mask.weight"].shape[1]) - dm_in
-            dense = DenseMotionConfig(
-                block_expansion=dm_be, num_blocks=dm_blocks,
-                max_features=_max_features(dm_widths, dm_be, dm_blocks, 1024),
-                scale_factor=_scale_from(gen_state, "dense_motion_network.down.weight"),
-            )
-        gen = GeneratorConfig(
-            block_expansion=gen_be, num_down_blocks=num_down,
-            max_features=_max_features(gen_widths, gen_be, num_down, 512),
-            num_bottleneck_blocks=_count_bottleneck(gen_state),
-            estimate_occlusion_map="dense_motion_network.occlusion.weight" in gen_state,
-            dense_motion=dense,
-        )
+    A tensor the architecture needs but the state lacks raises ``KeyError`` with its name.
+    """
+    num_kp = int(kp_state["kp.weight"].shape[0])
+    num_channels = int(kp_state["predictor.encoder.down_blocks.0.conv.weight"].shape[1])
+    kp_blocks = _count(kp_state, "predictor.encoder.down_blocks")
+    kp_widths = [int(kp_state[f"predictor.encoder.down_blocks.{i}.conv.weight"].shape[0])
+                 for i in range(kp_blocks)]
+    kp_be = int(kp_state["kp.weight"].shape[1]) - num_channels
+    estimate_jacobian = "jacobian.weight" in kp_state
+    single_map = estimate_jacobian and int(kp_state["jacobian.weight"].shape[0]) == 4 and num_kp != 1
+    kp = KeypointDetectorConfig(
+        block_expansion=kp_be, num_blocks=kp_blocks,
+        max_features=_max_features(kp_widths, kp_be, kp_blocks, 1024),
+        scale_factor=_scale_from(kp_state, "down.weight"), single_jacobian_map=single_map,
+    )
 
-        disc = None
-        if disc_state:
-            disc = _infer_discriminator(disc_state, num_kp, num_channels)
-    except KeyError as err:
-        raise FommError(f"not a FOMM checkpoint: missing tensor {err}") from None
+    gen_be = int(gen_state["first.conv.weight"].shape[0])
+    num_down = _count(gen_state, "down_blocks")
+    gen_widths = [gen_be] + [int(gen_state[f"down_blocks.{i}.conv.weight"].shape[0]) for i in range(num_down)]
+    dense = None
+    if "dense_motion_network.mask.weight" in gen_state:
+        prefix = "dense_motion_network.hourglass.encoder.down_blocks"
+        dm_blocks = _count(gen_state, prefix)
+        dm_widths = [int(gen_state[f"{prefix}.{i}.conv.weight"].shape[0]) for i in range(dm_blocks)]
+        dm_in = (num_kp + 1) * (num_channels + 1)
+        dm_be = int(gen_state["dense_motion_network.mask.weight"].shape[1]) - dm_in
+        dense = DenseMotionConfig(
+            block_expansion=dm_be, num_blocks=dm_blocks,
+            max_features=_max_features(dm_widths, dm_be, dm_blocks, 1024),
+            scale_factor=_scale_from(gen_state, "dense_motion_network.down.weight"),
+        )
+    gen = GeneratorConfig(
+        block_expansion=gen_be, num_down_blocks=num_down,
+        max_features=_max_features(gen_widths, gen_be, num_down, 512),
+        num_bottleneck_blocks=_count_bottleneck(gen_state),
+        estimate_occlusion_map="dense_motion_network.occlusion.weight" in gen_state,
+        dense_motion=dense,
+    )
+
+    disc = None
+    if disc_state:
+        disc = _infer_discriminator(disc_state, num_kp, num_channels)
     return ModelConfig(num_kp=num_kp, num_channels=num_channels, estimate_jacobian=estimate_jacobian,
                        kp_detector=kp, generator=gen, discriminator=disc)
 

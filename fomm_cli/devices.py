@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     import torch
 
 DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
+# Numeric precisions of the convolutions: fp32 is exact; bf16 (CPU or CUDA) and fp16 (CUDA) are fast.
+PRECISIONS = ("fp32", "bf16", "fp16")
 _DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
 
 

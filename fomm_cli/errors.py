@@ -24,6 +24,12 @@ def shorten(text: str, limit: int = 240) -> str:
     return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + "…"
 
 
+def one_of(names: Sequence[str]) -> str:
+    """"a, b or c": the accepted values of a setting, for ``InvalidSetting``'s ``expected``."""
+    names = [str(n) for n in names]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def last_line(text: str, fallback: str = "unknown error") -> str:
     """The last non-empty line of a tool's error output (ffmpeg, torch), shortened."""
     lines = [line for line in str(text).strip().splitlines() if line.strip()]
@@ -127,10 +133,14 @@ class UnknownModel(FommError, LookupError):
 
 
 class ModelUnavailable(FommError):
-    """A registered model's weights are not on this machine and cannot be fetched now."""
+    """A registered model's weights are not on this machine and cannot be fetched now. ``how_to_get`` says
+    where to put the file by hand; ``downloadable``: a hub copy exists (a download while online works);
+    ``is_default``: the model was picked because none was named."""
 
-    def __init__(self, name: str, reason: str, how_to_get: str) -> None:
+    def __init__(self, name: str, reason: str, how_to_get: str, *, downloadable: bool = False,
+                 is_default: bool = False) -> None:
         self.name, self.reason, self.how_to_get = name, reason, how_to_get
+        self.downloadable, self.is_default = downloadable, is_default
         super().__init__(f"{name}: {reason}; {how_to_get}")
 
 

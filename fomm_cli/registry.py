@@ -1,8 +1,11 @@
-"""Named models: ``checkpoints/registry.yaml`` maps a name to where its weights live.
+"""Named models: ``registry.yaml`` maps a name to where its weights live (timm-style ``list_models``).
 
-Resolution order for a name: a folder shipped in ``checkpoints/`` (``path``), a file the user placed in
-the local models folder (``$FOMM_HOME/models``, default ``~/.cache/fomm/models``), then the Hugging Face
-Hub cache and a download through ``huggingface_hub`` (resumable, honours ``HF_HOME`` and
+The registry and the bundled demo model are package data (the top-level ``checkpoints/`` folder, installed as
+``fomm_cli.bundled``); ``$FOMM_CHECKPOINTS_DIR`` points at another such folder (tests, private registries).
+
+Where a name's weights are looked for, in order: a folder shipped with the registry (``path``), a file the
+user placed in the local models folder (``$FOMM_HOME/models``, default ``~/.cache/fomm/models``), then the
+Hugging Face Hub cache and a download through ``huggingface_hub`` (resumable, honours ``HF_HOME`` and
 ``HF_HUB_OFFLINE``), checked against the registry's sha256.
 """
 
@@ -14,9 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fomm_cli.errors import FommError
+from fomm_cli.errors import FommError, ModelUnavailable, UnknownModel
+from fomm_cli.reporting import Reporter
 
-CHECKPOINTS_DIR = Path(os.environ.get("FOMM_CHECKPOINTS_DIR", Path(__file__).resolve().parents[1] / "checkpoints"))
+
+def bundled_dir() -> Path:
+    """The folder holding ``registry.yaml`` and the bundled models."""
+    override = os.environ.get("FOMM_CHECKPOINTS_DIR")
+    if override:
+        return Path(override)
+    import fomm_cli.bundled
+
+    return Path(fomm_cli.bundled.__file__).parent
 
 
 @dataclass(frozen=True)
@@ -55,14 +67,17 @@ def models_home() -> Path:
     return Path(os.environ.get("FOMM_HOME", Path.home() / ".cache" / "fomm")) / "models"
 
 
-def _load_registry(path: Path | None = None) -> dict[str, Any]:
+def _load_registry() -> dict[str, Any]:
     import yaml
 
-    path = path or CHECKPOINTS_DIR / "registry.yaml"
+    path = bundled_dir() / "registry.yaml"
     try:
-        return yaml.safe_load(path.read_text()) or {}
-    except OSError:
-        raise FommError(f"model registry not found at {path}") from None
+        data = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise FommError(f"model registry not readable at {path}: {(err.strerror or str(err)).lower()}") from None
+    except yaml.YAMLError as err:
+        raise FommError(f"model registry {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    return data if isinstance(data, dict) else {}
 
 
 def _entry(name: str, raw: dict[str, Any]) -> ModelEntry:
@@ -86,12 +101,15 @@ def default_face_model() -> str:
     return _load_registry().get("default_face_model", "vox-adv")
 
 
+def find_entry(name: str) -> ModelEntry | None:
+    return next((entry for entry in list_models() if entry.name == name), None)
+
+
 def get_entry(name: str) -> ModelEntry:
-    for entry in list_models():
-        if entry.name == name:
-            return entry
-    known = ", ".join(e.name for e in list_models())
-    raise FommError(f"unknown model {name!r} (known: {known}; or pass --checkpoint PATH)")
+    entry = find_entry(name)
+    if entry is None:
+        raise UnknownModel(name, [e.name for e in list_models()])
+    return entry
 
 
 def sha256_of(path: Path) -> str:
@@ -102,10 +120,49 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _stamp(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def cached_sha256(path: Path) -> str:
+    """sha256 of a file, remembered by real path, size and modification time (a 700 MB checkpoint takes
+    about a second to hash)."""
+    stamp = _stamp(path)
+    memo = models_home().parent / "hashes" / hashlib.sha1(stamp.encode()).hexdigest()
+    try:
+        return memo.read_text().strip()
+    except OSError:
+        pass
+    digest = sha256_of(path)
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.write_text(digest)
+    except OSError:
+        pass  # a read-only home only costs the hash next time
+    return digest
+
+
+def recognise(path: Path) -> tuple[ModelEntry, str] | None:
+    """The registered model a checkpoint file is, and how it was recognised ("checksum" or "file name")."""
+    if not path.is_file():
+        return None
+    entries = list_models()
+    by_name = [entry for entry in entries if entry.filename == path.name]
+    if by_name:
+        return by_name[0], "file name"
+    checksums = {entry.sha256: entry for entry in entries if entry.sha256}
+    if checksums:
+        entry = checksums.get(cached_sha256(path))
+        if entry is not None:
+            return entry, "checksum"
+    return None
+
+
 def locate(entry: ModelEntry) -> Path | None:
     """Where the weights already are on this machine (not verified), without any network access."""
     if entry.path is not None:
-        local = CHECKPOINTS_DIR / entry.path
+        local = bundled_dir() / entry.path
         return local if local.exists() else None
     if entry.filename and (models_home() / entry.filename).is_file():
         return models_home() / entry.filename
@@ -118,46 +175,31 @@ def locate(entry: ModelEntry) -> Path | None:
     return None
 
 
-def cached_path(entry: ModelEntry) -> Path | None:
-    """``locate``, checksum verified."""
-    found = locate(entry)
-    return None if found is None else verify(entry, found)
-
-
 def verify(entry: ModelEntry, path: Path) -> Path:
-    """Check ``path`` against the registry's sha256; a marker remembers files already checked (a 700 MB
-    checkpoint takes about a second to hash), keyed by real path, size and modification time."""
-    if not entry.sha256:
-        return path
-    stat = path.stat()
-    stamp = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    marker = models_home().parent / "verified" / entry.sha256
-    if marker.is_file() and marker.read_text() == stamp:
-        return path
-    if sha256_of(path) != entry.sha256:
+    """``path`` if it matches the registry's sha256 (a bad file raises ``FommError``)."""
+    if entry.sha256 and cached_sha256(path) != entry.sha256:
         raise FommError(f"{path} does not match the registry checksum of {entry.name} (corrupt or a different "
                         "file): delete it and download again")
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(stamp)
     return path
 
 
-def where_to_get(entry: ModelEntry) -> str:
+def where_to_put(entry: ModelEntry) -> str:
     target = models_home() / (entry.filename or entry.name)
     if entry.hub:
-        return f"run `fomm models download {entry.name}` while online, or put {entry.filename} at {target}"
-    return f"download {entry.filename} from {entry.source} and put it at {target} (or pass --checkpoint PATH)"
+        return f"or put {entry.filename} at {target}"
+    return f"download {entry.filename} from {entry.source} and put it at {target}"
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """A quick TCP check, so being offline fails in seconds rather than after the hub client's retries."""
+    """Whether the Hugging Face Hub can be reached now: False in offline mode (``HF_HUB_OFFLINE``), else a
+    quick TCP check, so being offline fails in seconds rather than after the hub client's retries."""
     import socket
     from urllib.parse import urlparse
 
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
-        return True  # the hub client answers from its cache at once, or says it is offline
+        return False
     url = urlparse(constants.ENDPOINT)
     try:
         with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
@@ -166,25 +208,28 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def download(entry: ModelEntry, quiet: bool = False) -> Path:
-    """Fetch the weights (cache first, then each hub copy in turn) and verify their checksum."""
-    found = cached_path(entry)
+def download(entry: ModelEntry, reporter: Reporter | None = None) -> Path:
+    """The weights of ``entry``: from this machine if present, else fetched from each hub copy in turn;
+    checksum verified. Raises ``ModelUnavailable`` when they cannot be had now."""
+    reporter = reporter or Reporter()
+    found = locate(entry)
     if found is not None:
-        return found
+        return verify(entry, found)
     if not entry.hub:
-        raise FommError(f"{entry.name} has no hub copy: {where_to_get(entry)}")
+        raise ModelUnavailable(entry.name, "its weights are not on this machine and have no hub copy",
+                               where_to_put(entry))
+    if not hub_reachable():
+        from huggingface_hub import constants
+
+        why = "offline mode (HF_HUB_OFFLINE)" if constants.HF_HUB_OFFLINE else "the Hugging Face Hub is unreachable"
+        raise ModelUnavailable(entry.name, f"not downloaded yet and {why}", where_to_put(entry), downloadable=True)
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    from fomm_cli.progress import status
-
-    if not hub_reachable():
-        raise FommError(f"{entry.name} is not cached and the Hugging Face Hub is unreachable (offline?): "
-                        f"{where_to_get(entry)}")
     failures = []
     for hub in entry.hub:
         try:
-            with status(f"downloading {entry.name} from {hub.describe()}", quiet):
+            with reporter.status(f"downloading {entry.name} from {hub.describe()}"):
                 path = Path(hf_hub_download(hub.repo_id, hub.filename, repo_type=hub.repo_type))
         except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as err:
             failures.append(f"{hub.describe()}: {type(err).__name__}")
@@ -194,14 +239,5 @@ def download(entry: ModelEntry, quiet: bool = False) -> Path:
         except FommError:
             path.unlink(missing_ok=True)
             failures.append(f"{hub.describe()}: checksum mismatch (file removed)")
-    offline = " (offline?)" if failures and all("checksum" not in f for f in failures) else ""
-    raise FommError(f"could not download {entry.name}{offline}: {'; '.join(failures)}; {where_to_get(entry)}")
-
-
-def resolve(name_or_path: str, quiet: bool = False) -> tuple[Path, ModelEntry | None]:
-    """A local file or folder as is; otherwise a registered name, downloaded if needed."""
-    path = Path(name_or_path).expanduser()
-    if path.exists():
-        return path, None
-    entry = get_entry(name_or_path)
-    return download(entry, quiet), entry
+    raise ModelUnavailable(entry.name, f"download failed ({'; '.join(failures)})", where_to_put(entry),
+                           downloadable=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,14 @@ from fomm_cli.checkpoints import load_model, save_pretrained
 from fomm_cli.media.video import ffmpeg_exe, write_video
 
 PARITY = Path(__file__).resolve().parent / "fixtures" / "parity"
+
+
+def fomm_script() -> Path:
+    """The installed `fomm` console script of the interpreter running the tests (as a user runs it)."""
+    script = Path(sys.executable).parent / "fomm"
+    if not script.exists():
+        raise RuntimeError(f"no fomm console script beside {sys.executable}: install the project (pip install -e .)")
+    return script
 
 
 def tiny_model_dir(path: Path) -> Path:

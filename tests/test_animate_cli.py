@@ -174,10 +174,10 @@ def test_driving_frames_folder_and_library_api(workdir, tmp_path):
         write_image(frames_dir / f"{i:04d}.png", frame)
     import fomm_cli
 
-    model, origin = fomm_cli.load_model(checkpoint=workdir / "tiny")
-    animator = fomm_cli.Animator(model, device="cpu", batch_size=3)
+    loaded = fomm_cli.load_pretrained(checkpoint=workdir / "tiny")
+    animator = fomm_cli.Animator(loaded.model, device="cpu", batch_size=3)
     frames = list(animator.animate(read_image(workdir / "source.png"), iter(read_frames(frames_dir))))
-    assert len(frames) == 8 and frames[0].dtype == np.uint8 and origin.name is None
+    assert len(frames) == 8 and frames[0].dtype == np.uint8 and loaded.name is None
 
 
 def test_face_crop_paste_back_and_best_frame_on_a_large_portrait(workdir, tmp_path):

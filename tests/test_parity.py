@@ -15,6 +15,7 @@ from fomm_cli.checkpoints import load_model
 from fomm_cli.config import ModelConfig
 from fomm_cli.media.image import read_image
 from fomm_cli.models import FirstOrderModel
+from fomm_cli.models.keypoints import Keypoints
 from fomm_cli.motion import movement_scale
 
 from .conftest import FIXTURES
@@ -119,7 +120,19 @@ def test_zero_order_model_animates_in_relative_mode(inputs):
     config.image_size = (64, 64)
     torch.manual_seed(0)
     source, driving = inputs
-    frames = list(Animator(FirstOrderModel(config), "cpu").animate(source, iter(driving[:3])))
+    animator = Animator(FirstOrderModel(config), "cpu")
+    encoded = animator.encode_source(source)
+    kp_driving = animator.keypoints(list(driving[:3]))
+    assert encoded.keypoints.jacobian is None and kp_driving.jacobian is None
+    predicted = animator.render(encoded, kp_driving, kp_driving[:1], 1.0)
+    # Frame t is driven by kp_source + (kp_t - kp_0): frame 0 by the source's own keypoints.
+    with torch.inference_mode():
+        still = animator.engine.render(encoded.state, encoded.keypoints, encoded.keypoints)
+        moved = animator.engine.render(encoded.state, encoded.keypoints.expand(3),
+                                       Keypoints(encoded.keypoints.value + kp_driving.value - kp_driving.value[:1]))
+    torch.testing.assert_close(predicted[:1], still)
+    torch.testing.assert_close(predicted, moved)
+    frames = list(animator.animate(source, iter(driving[:3])))
     assert len(frames) == 3 and frames[0].shape == (64, 64, 3)
 
 

@@ -149,9 +149,37 @@ def test_convert_roundtrip(env, tmp_path):
     assert info["format"] == "fomm" and "discriminator" in info["parameters"]
 
 
-def test_shipped_registry_lists_every_official_model():
-    names = {entry.name for entry in list_models()}
-    assert {"vox", "vox-adv", "taichi", "taichi-adv", "bair", "mgif", "fashion", "nemo", "demo"} <= names
-    vox_adv = next(e for e in list_models() if e.name == "vox-adv")
-    assert vox_adv.sha256 == "6792d6810d7f46e3c5c487a1cfec916b96fad8912c3c6cc81baa1fc300c820d3"
-    assert [h.repo_id for h in vox_adv.hub] == ["ashpexx/my-models", "abhishek/first-order-motion-model"]
+def test_shipped_registry_is_complete_and_well_formed():
+    """Every official model is registered; every entry can be resolved: a known domain, an existing config
+    preset, a sha256 that is a sha256, hub copies with a repo and a file, a bundled folder that loads."""
+    import re
+
+    from fomm_cli.checkpoints import load_model
+    from fomm_cli.jobs.animate import DOMAINS
+    from fomm_cli.pretrained import preset_path
+    from fomm_cli.registry import bundled_dir, default_face_model
+
+    entries = {entry.name: entry for entry in list_models()}
+    assert {"vox", "vox-adv", "taichi", "taichi-adv", "bair", "mgif", "fashion", "nemo", "demo"} <= set(entries)
+    assert entries[default_face_model()].domain == "face"
+    for entry in entries.values():
+        assert entry.domain in DOMAINS, entry.name
+        if entry.config is not None:
+            assert preset_path(entry.config).is_file()
+        if entry.sha256 is not None:
+            assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256), entry.name
+        assert all(hub.repo_id.count("/") == 1 and hub.filename for hub in entry.hub)
+        assert entry.path is not None or entry.filename, entry.name
+        if entry.path is not None:
+            load_model(bundled_dir() / entry.path)
+        else:
+            assert entry.hub or entry.source.startswith("https://"), f"{entry.name}: nowhere to get it"
+
+
+def test_registry_checksum_is_enforced(env, tmp_path):
+    """A file in the local models folder that is not the registered one is refused, not loaded."""
+    manual = Path(env["FOMM_HOME"]) / "models" / "bad.pth.tar"
+    manual.parent.mkdir(parents=True)
+    shutil.copy(PARITY / "b.pth.tar", manual)  # tiny-bad's registered checksum is all zeros
+    result = fomm(env, "models", "info", "tiny-bad")
+    assert result.returncode == 1 and "does not match the registry checksum" in result.stderr

@@ -138,7 +138,7 @@ def test_hub_cache_weights_train_a_perceptual_step_and_missing_weights_stop_clea
 
     missing = subprocess.run([*args, "-o", str(tmp_path / "run2")], capture_output=True, text=True, cwd=ROOT,
                              timeout=300, env=offline_env(tmp_path / "hf-empty", tmp_path / "torch-empty"))
-    assert missing.returncode == 1 and missing.stdout == ""
+    assert missing.returncode == 2 and missing.stdout == ""
     lines = missing.stderr.strip().splitlines()
-    assert len(lines) == 1 and "vgg_weights" in lines[0].replace("-", "_") and "l1" in lines[0], missing.stderr
+    assert len(lines) == 1 and "--vgg-weights is required" in lines[0] and "perceptual l1" in lines[0], missing.stderr
     assert not (tmp_path / "run2").exists()  # nothing was created

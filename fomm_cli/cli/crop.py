@@ -71,7 +71,8 @@ def crop(
     from fomm_cli.face.backends import get_backend
 
     backend = get_backend(face_backend, device)
-    note(f"using face backend: {backend.name}", quiet=as_json)
+    if not as_json:
+        note(f"using face backend: {backend.name}")
 
     planned: set[Path] = set()
     entries = []

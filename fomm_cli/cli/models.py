@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
-from fomm_cli.cli.common import note, print_json
+from fomm_cli.cli.common import JSON_FLAG, finish, print_json
+from fomm_cli.cli.options import Flag, command
+from fomm_cli.jobs.models import ConvertOptions, InfoOptions
 
 app = typer.Typer(help="List, inspect, download and convert models.", no_args_is_help=True, rich_markup_mode=None)
 
@@ -14,96 +14,77 @@ app = typer.Typer(help="List, inspect, download and convert models.", no_args_is
 @app.command("list")
 def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show the named models and whether their weights are on this machine."""
-    from fomm_cli.registry import list_models, locate
+    from fomm_cli.jobs.models import list_registry
 
-    rows = []
-    for entry in list_models():
-        cached = locate(entry)
-        rows.append({**entry.to_dict(), "available": cached is not None, "path": str(cached) if cached else None})
+    summary = list_registry()
     if as_json:
-        print_json({"models": rows})
+        print_json(summary.to_json())
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table("name", "domain", "available", "description")
-    for row in rows:
-        available = "yes" if row["available"] else ("download" if row["hub"] else "manual")
-        table.add_row(row["name"], row["domain"], available, row["description"])
+    for row in summary.models:
+        available = "yes" if row.available else ("download" if row.hub else "manual")
+        table.add_row(row.name, row.domain, available, row.description)
     Console().print(table)
 
 
-@app.command("info")
-def info_command(
-    model: str = typer.Argument(..., help="A checkpoint path (official .pth.tar or our folder) or a model name."),
-    config: str | None = typer.Option(None, "--config", help="Official YAML or preset overriding the inferred one."),
-    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help="Allow full unpickling (trusted files)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
+def _info(options: InfoOptions, as_json: bool) -> None:
     """Print a checkpoint's architecture in the official `model_params` layout."""
-    from fomm_cli.pretrained import load_model
+    from fomm_cli.jobs.models import info
+    from fomm_cli.reporting import ConsoleReporter
 
-    path = Path(model)
-    loaded, source = load_model(None if path.exists() else model, checkpoint=path if path.exists() else None,
-                                config=config, trust=trust_checkpoint, quiet=as_json, with_discriminator=True)
-    params = {name: sum(p.numel() for p in part.parameters()) for name, part in loaded.parts().items()}
-    info = {
-        "path": str(source.path),
-        "name": source.name,
-        "format": "fomm" if source.path.is_dir() else "official",
-        "model_params": loaded.config.to_official(),
-        "image_size": list(loaded.config.image_size),
-        "align_corners": loaded.config.align_corners,
-        "parameters": params,
-    }
+    summary = info(options, ConsoleReporter(notes=not as_json))
     if as_json:
-        print_json(info)
+        print_json(summary.to_json())
         return
     import yaml
 
-    print(f"# {source.path} ({info['format']} format)")
-    print(yaml.safe_dump({"model_params": info["model_params"]}, sort_keys=False).rstrip())
-    print(f"# image size {info['image_size'][0]}x{info['image_size'][1]}; parameters: "
-          + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in params.items()))
+    print(f"# {summary.path} ({summary.format} format; domain {summary.domain or 'unknown'})")
+    print(yaml.safe_dump({"model_params": summary.model_params}, sort_keys=False).rstrip())
+    print(f"# image size {summary.image_size[0]}x{summary.image_size[1]}; parameters: "
+          + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in summary.parameters.items()))
 
 
-@app.command("download")
+INFO_FLAGS = {
+    "model": Flag((), "A registered model name, or a checkpoint path (official .pth.tar or our folder)."),
+    "config": Flag(("--config",), "Official YAML or preset overriding the inferred one."),
+    "trust_checkpoint": Flag(("--trust-checkpoint",), "Allow full unpickling (trusted files)."),
+}
+app.command("info", no_args_is_help=True)(command(InfoOptions, INFO_FLAGS, _info, extra=JSON_FLAG))
+
+
+@app.command("download", no_args_is_help=True)
 def download_command(
     name: str = typer.Argument(..., help="A registered model name (see `fomm models list`)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Fetch a named model into the local cache (checksum verified) and print its path."""
-    from fomm_cli.registry import download, get_entry
+    from fomm_cli.jobs.models import download
+    from fomm_cli.reporting import ConsoleReporter
 
-    path = download(get_entry(name), quiet=as_json)
+    summary = download(name, ConsoleReporter(notes=not as_json))
     if as_json:
-        print_json({"name": name, "path": str(path)})
+        print_json(summary.to_json())
     else:
-        print(path)
+        print(summary.path)
 
 
-@app.command("convert")
-def convert_command(
-    source: Path = typer.Argument(..., help="An official .pth.tar checkpoint."),
-    output: Path = typer.Argument(..., help="Folder to write model.safetensors + config.json into."),
-    config: str | None = typer.Option(None, "--config", help="Official YAML or preset (default: inferred)."),
-    no_discriminator: bool = typer.Option(False, "--no-discriminator", help="Drop the discriminator weights."),
-    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help="Allow full unpickling (trusted files)."),
-    overwrite: bool = typer.Option(False, "-y", "--overwrite", help="Replace an existing output folder."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
+def _convert(options: ConvertOptions, as_json: bool) -> None:
     """Convert an official checkpoint into our format (safetensors weights + config.json)."""
-    from fomm_cli.checkpoints import load_model, save_pretrained
-    from fomm_cli.config import ModelConfig
-    from fomm_cli.errors import FommError
-    from fomm_cli.pretrained import preset_path
+    from fomm_cli.jobs.models import check_convert, convert
 
-    if output.exists() and not overwrite:
-        raise FommError(f"{output} exists (pass -y to overwrite)")
-    model_config = ModelConfig.from_yaml(preset_path(config)) if config else None
-    model = load_model(source, config=model_config, trust=trust_checkpoint, with_discriminator=not no_discriminator)
-    save_pretrained(model, output, with_discriminator=not no_discriminator)
-    if as_json:
-        print_json({"source": str(source), "path": str(output), "parts": sorted(model.parts())})
-    else:
-        note(f"wrote {output} ({', '.join(sorted(model.parts()))})")
+    check_convert(options)
+    finish(convert, options, as_json, lambda s: f"wrote {s.path} ({', '.join(s.parts)}; domain {s.domain})")
+
+
+CONVERT_FLAGS = {
+    "source": Flag((), "An official .pth.tar checkpoint."),
+    "output": Flag((), "Folder to write model.safetensors + config.json into."),
+    "config": Flag(("--config",), "Official YAML or preset (default: inferred)."),
+    "discriminator": Flag(("--discriminator/--no-discriminator",), "Keep the discriminator weights."),
+    "trust_checkpoint": Flag(("--trust-checkpoint",), "Allow full unpickling (trusted files)."),
+    "overwrite": Flag(("-y", "--overwrite"), "Replace an existing output folder (one that holds only a model)."),
+}
+app.command("convert", no_args_is_help=True)(command(ConvertOptions, CONVERT_FLAGS, _convert, extra=JSON_FLAG))

@@ -77,7 +77,7 @@ def _evaluate(dataset: str | Path, reconstructions: Callable[[Path], Pairs], ext
         staging = temp_dir_beside(save)
     scores: list[VideoScores] = []
     try:
-        with reporter.progress("Reconstructing", len(videos)) as bar:
+        with reporter.progress("reconstructing", len(videos)) as bar:
             for key, path in videos.items():
                 pairs = reconstructions(path)
                 if staging is not None:
@@ -120,7 +120,7 @@ def evaluate_folders(real: str | Path, generated: str | Path, extractors: Extrac
     if extra:
         warnings.append(f"ignored {len(extra)} generated video(s) with no real counterpart: {', '.join(extra[:5])}")
     scores: list[VideoScores] = []
-    with reporter.progress("Scoring", len(real_videos)) as bar:
+    with reporter.progress("scoring", len(real_videos)) as bar:
         for key, path in real_videos.items():
             lengths: dict[str, int] = {}
             pairs = _zip_counting(iter_video(path, frame_shape), iter_video(generated_videos[key], frame_shape),

@@ -27,7 +27,7 @@ class Options:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        from fomm_cli.synth.dataset import check_settings
+        from fomm_cli.synth.dataset import check_settings  # numpy and cv2, no torch
 
         check_settings(self.videos, self.test_videos, self.frames, self.size, self.seed, self.format,
                        self.clips_per_id, self.fps)

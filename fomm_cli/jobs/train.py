@@ -91,7 +91,7 @@ class Summary:
         return asdict(self)
 
 
-def _main_process() -> bool:
+def main_process() -> bool:
     """Rank 0 under torchrun (or the only process): the one that owns the run folder."""
     return os.environ.get("RANK", "0") == "0"
 
@@ -105,7 +105,7 @@ def check(options: Options) -> None:
             raise InputNotFound(path, what)
     if options.config is not None and options.config.endswith((".yaml", ".yml")) and not Path(options.config).is_file():
         raise InputNotFound(options.config, "config")
-    if _main_process():
+    if main_process():
         from fomm_cli.train import run_folder
 
         run_folder.check(options.out, options.resume, options.overwrite)

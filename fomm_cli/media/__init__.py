@@ -1,4 +1,12 @@
-"""Image and video I/O at the edge of the pipeline: uint8 H x W x 3 RGB numpy arrays in and out."""
+"""Image and video I/O at the edge of the pipeline: uint8 H x W x 3 RGB numpy arrays in and out.
+
+- ``video``: the common entry points (``probe``, ``iter_frames``, ``read_frames``, ``write_video``).
+- ``reader``: ``VideoSource``, constant-rate frames of a file, folder or stdin; segments, rate, warnings.
+- ``writer``: ``VideoWriter``, H.264/GIF/y4m/PNG frames to files, folders, stdout, pipes and devices.
+- ``outputs``: ``check_output``, what an output will be and whether writing it is safe (no heavy imports).
+- ``timing``: ``parse_time``/``parse_fps``, times and rates as users write them (no heavy imports).
+- ``image``: still images; ``ffmpeg``: running the bundled ffmpeg; ``stdin``: standard input, read once.
+"""
 
 from __future__ import annotations
 

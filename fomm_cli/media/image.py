@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fomm_cli.errors import FommError
+from fomm_cli.errors import InputError, InputNotFound, InvalidSetting
 
 
 def to_rgb8(image: np.ndarray) -> np.ndarray:
@@ -21,7 +21,7 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     elif image.dtype in (np.float32, np.float64):
         image = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
     elif image.dtype != np.uint8:
-        raise FommError(f"unsupported image sample type {image.dtype}")
+        raise ValueError(f"unsupported image sample type {image.dtype}")
     if image.ndim == 2:
         image = image[:, :, None]
     channels = image.shape[2]
@@ -33,21 +33,25 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, :3])
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read png/jpg/webp/... as uint8 H x W x 3 RGB."""
+def read_image(path: str | Path, what: str = "image") -> np.ndarray:
+    """Read png/jpg/webp/... as uint8 H x W x 3 RGB. Raises ``InputNotFound`` (``what`` names the input) and
+    ``InputError`` (not an image, or an unsupported sample type)."""
     import cv2
 
     path = Path(path)
     if not path.is_file():
-        raise FommError(f"image not found: {path}")
+        raise InputNotFound(path, what)
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
-        raise FommError(f"cannot read {path}: not a valid image file")
+        raise InputError(path, "not a valid image file")
     if image.ndim == 3:
         order = cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB
         image = cv2.cvtColor(image, order)
-    return to_rgb8(image)
+    try:
+        return to_rgb8(image)
+    except ValueError as err:
+        raise InputError(path, str(err)) from None
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:
@@ -57,10 +61,11 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     path = Path(path)
     ok, encoded = cv2.imencode(path.suffix or ".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise FommError(f"cannot encode an image as {path.suffix}")
+        raise InvalidSetting("output", str(path), "a file name with an image extension (.png, .jpg, .webp, ...)")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        encoded.tofile(tmp)
+        with open(tmp, "wb") as file:  # not ndarray.tofile: its errors lose the errno (no space, too large)
+            file.write(encoded.tobytes())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -102,4 +107,4 @@ def fit(image: np.ndarray, size: tuple[int, int], mode: str = "crop") -> np.ndar
         y0, x0 = (th - nh) // 2, (tw - nw) // 2
         out[y0:y0 + nh, x0:x0 + nw] = resize(image, (nh, nw))
         return out
-    raise FommError(f"unknown fit mode {mode!r} (crop, pad or stretch)")
+    raise InvalidSetting("fit", mode, "crop, pad or stretch")

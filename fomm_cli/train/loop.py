@@ -209,7 +209,6 @@ def _run(config: TrainConfig, settings: RunSettings, step: TrainingStep, rng: to
     seconds = time.perf_counter() - started
     result.steps, result.epoch, result.seconds = current, epoch, round(seconds, 3)
     result.sec_per_step = round(seconds / session_steps, 4) if session_steps else None
-    reporter.note(f"done: {current} steps, {result.sec_per_step} s/step; weights in {run_dir / 'model'}")
     return result
 
 

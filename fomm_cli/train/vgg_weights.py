@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from fomm_cli.errors import InputError, InputNotFound, ModelUnavailable, shorten
+from fomm_cli.errors import InputError, InputNotFound, MissingSetting, shorten
 from fomm_cli.models.vgg import Vgg19Features, select_vgg19_weights
 from fomm_cli.reporting import Reporter
 
@@ -65,7 +65,7 @@ def _hub_offline() -> bool:
 
 
 def find_vgg19_weights(explicit: str | Path | None = None, reporter: Reporter | None = None) -> Path:
-    """The weights file to use, or a ``ModelUnavailable`` that says how to provide one."""
+    """The weights file to use, or a ``MissingSetting`` that says how to provide one."""
     if explicit is not None:
         path = Path(explicit).expanduser()
         if not path.is_file():
@@ -82,12 +82,11 @@ def find_vgg19_weights(explicit: str | Path | None = None, reporter: Reporter | 
             downloaded = _hub_file(offline_only=False)
         if downloaded is not None:
             return downloaded
-    raise ModelUnavailable(
-        "VGG-19 (ImageNet) for the perceptual loss",
-        f"not in the Hugging Face cache ({HUB_REPO}), not at {torchvision_file}"
-        + (", and HF_HUB_OFFLINE is set" if _hub_offline() else ", and the download failed"),
-        "give a vgg_weights file (timm model.safetensors or torchvision vgg19-dcbb9e9d.pth), "
-        "or set perceptual_loss to l1 for a pixel-pyramid L1 loss instead",
+    raise MissingSetting(
+        "vgg_weights",
+        f"no ImageNet VGG-19 weights for the perceptual loss in the Hugging Face cache ({HUB_REPO}) or at "
+        f"{torchvision_file}" + (" (HF_HUB_OFFLINE is set)" if _hub_offline() else " (the download failed)")
+        + ": a timm model.safetensors or torchvision vgg19-dcbb9e9d.pth; or perceptual l1, a pixel-pyramid loss",
     )
 
 
