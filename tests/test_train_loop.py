@@ -271,18 +271,16 @@ def test_the_lock_comes_before_any_deletion(tmp_path, data, tiny, live_run, monk
 
 
 def test_resume_skips_a_damaged_checkpoint_and_says_so(tmp_path, data, tiny):
+    from fomm_cli.jobs import train as job
+    from fomm_cli.reporting import Reporter
+
     run = tmp_path / "run"
-    common = ["--perceptual", "l1", "--workers", 0, "--json"]
-    first = subprocess.run([str(a) for a in (FOMM, "train", "--config", tiny, "--data", data, "-o", run,
-                                             "--max-steps", 4, "--checkpoint-every", 2, *common)],
-                           capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr
+    common = {"perceptual": "l1", "workers": 0}
+    job.run(job.Options(run, str(tiny), data, max_steps=4, checkpoint_every=2, **common))
     (run / "checkpoints" / "step-0000004" / "training_state.pt").write_bytes(b"damaged")
-    resumed = subprocess.run([str(a) for a in (FOMM, "train", "-o", run, "--resume", "--max-steps", 5, *common)],
-                             capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    summary = json.loads(resumed.stdout)
-    assert summary["resumed_from"] == 2 and summary["steps"] == 5
-    assert len(summary["warnings"]) == 1 and "step-0000004" in summary["warnings"][0]
-    assert "warning: skipped checkpoint step-0000004" in resumed.stderr
+    reporter = Reporter()
+    summary = job.run(job.Options(run, resume=True, max_steps=5, **common), reporter)
+    assert summary.resumed_from == 2 and summary.steps == 5
+    assert len(reporter.warnings) == 1 and summary.warnings == reporter.warnings
+    assert reporter.warnings[0].startswith("skipped checkpoint step-0000004, which does not load")
     assert [r["step"] for r in logged_steps(run)] == [1, 2, 3, 4, 5]

@@ -2,7 +2,10 @@
 
 The loop (``loop.py``) reads batches, logs, draws pictures and writes checkpoints; it knows nothing of
 keypoints, generators or discriminators. A model family plugs in by giving the loop a ``StepFactory``
-that builds its ``TrainingStep`` (FOMM's is ``fomm_step.build_fomm_step``).
+that builds its ``TrainingStep`` (FOMM's is ``families.build_fomm_step``, registered in ``families.STEPS``).
+Of the config, the loop reads only ``dataset``, the loop settings of ``train`` (epochs, repeats, batch size,
+checkpoint, log and picture intervals, seed, ``max_steps``), ``visualizer`` and ``to_yaml()``; the rest is
+the family's.
 """
 
 from __future__ import annotations
@@ -72,5 +75,4 @@ class TrainingStep(Protocol):
 
 # Builds a family's step: (config, device, processes, precision, VGG-19 weights file or None, the generator its
 # random draws come from, reporter) -> step. Model weights are initialised from ``config.train.seed``.
-StepFactory = Callable[[TrainConfig, torch.device, Dist, str, "Path | None", torch.Generator, Reporter],
-                       TrainingStep]
+StepFactory = Callable[[TrainConfig, torch.device, Dist, str, Path | None, torch.Generator, Reporter], TrainingStep]
