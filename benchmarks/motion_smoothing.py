@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fomm_cli.controls import DEFAULT_STRENGTH
 from fomm_cli.models.keypoints import Keypoints
 from fomm_cli.motion import MotionTransfer, log_polar_to_jacobian
-from fomm_cli.smoothing import DEFAULT_STRENGTH, KeypointSmoother, frame_jitter, step_lag
+from fomm_cli.smoothing import KeypointSmoother, frame_jitter, step_lag
 
 ROOT = Path(__file__).resolve().parents[1]
 FPS = 25

@@ -12,18 +12,19 @@ import contextlib
 import itertools
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
 
+from fomm_cli.controls import check_motion_scale, check_strength
 from fomm_cli.devices import PRECISIONS, resolve_device
 from fomm_cli.errors import ConflictingSettings, InputError, InvalidSetting, one_of
 from fomm_cli.models.keypoints import Keypoints
-from fomm_cli.motion import check_motion_scale, movement_scale, transfer_keypoints
-from fomm_cli.smoothing import KeypointSmoother, check_strength
+from fomm_cli.motion import MotionTransfer, transfer_keypoints
+from fomm_cli.smoothing import KeypointSmoother
 
 T = TypeVar("T")
 
@@ -57,7 +58,10 @@ class InferenceEngine(Protocol):
 
 
 class AnimatableModel(Protocol):
-    def for_inference(self, device: torch.device, *, precision: str, channels_last: bool) -> InferenceEngine:
+    """A model family's container (``FirstOrderModel``, ...): it builds its own inference engine."""
+
+    def for_inference(self, device: torch.device, *, precision: str = "fp32",
+                      channels_last: bool = True) -> InferenceEngine:
         ...
 
 
@@ -147,7 +151,8 @@ class Animator:
     @torch.inference_mode()
     def render(self, source: EncodedSource, kp_driving: Keypoints, kp_reference: Keypoints,
                scale: float) -> torch.Tensor:
-        """Predictions (B x 3 x H x W in [0, 1], float32) for a batch of driving keypoints."""
+        """Predictions (B x 3 x H x W in [0, 1], float32) for one batch of driving keypoints, without
+        smoothing (``start`` gives the stateful, smoothed stream)."""
         if self.avd:
             kp = self.engine.avd(source.keypoints.expand(len(kp_driving)), kp_driving)
         else:
@@ -161,10 +166,11 @@ class Animator:
         self._check_size(reference, "reference frame")
         encoded = [self.encode_source(source) for source in sources]
         kp_reference = self.keypoints(reference)
-        scales = [movement_scale(e.keypoints, kp_reference) if self.adapt_scale and self.relative and not self.avd
-                  else 1.0 for e in encoded]
-        smoother = None if self.smoothing is None else KeypointSmoother(self.smoothing)
-        return Animation(self, encoded, kp_reference, scales, smoother)
+        transfers = [MotionTransfer(e.keypoints, kp_reference, relative=self.relative,
+                                    adapt_scale=self.adapt_scale and not self.avd, motion_scale=self.motion_scale,
+                                    smoother=None if self.smoothing is None else KeypointSmoother(self.smoothing))
+                     for e in encoded]
+        return Animation(self, encoded, transfers)
 
     def animate(self, source: np.ndarray, driving: Iterable[np.ndarray],
                 reference: np.ndarray | None = None) -> Iterator[np.ndarray]:
@@ -183,33 +189,40 @@ class Animator:
 
 
 class Animation:
-    """One driving video applied to one or more encoded sources (``Animator.start``).
+    """One driving video applied to one or more encoded sources (``Animator.start``): each source has its
+    own motion state (``MotionTransfer``: adapted movement scale, smoothing filter); the driving keypoints of
+    a batch are detected once for all of them. Batches must arrive in frame order."""
 
-    ``movement_scales``: the adapted movement scale of each source (1 when not adapting). ``smoother``: filters
-    the driving keypoints in time, once for all sources (it keeps state from batch to batch), or None.
-    """
-
-    def __init__(self, animator: Animator, sources: list[EncodedSource], kp_reference: Keypoints,
-                 movement_scales: list[float], smoother: Callable[[Keypoints], Keypoints] | None = None) -> None:
+    def __init__(self, animator: Animator, sources: list[EncodedSource], transfers: list[MotionTransfer]) -> None:
         self.animator = animator
         self.sources = sources
-        self.kp_reference = kp_reference
-        self.movement_scales = movement_scales
-        self.smoother = smoother
+        self.transfers = transfers
+
+    @property
+    def movement_scales(self) -> list[float]:
+        """The adapted movement scale of each source (1 when not adapting)."""
+        return [transfer.scale for transfer in self.transfers]
+
+    @torch.inference_mode()
+    def _render(self, source: EncodedSource, transfer: MotionTransfer, kp_driving: Keypoints) -> np.ndarray:
+        engine = self.animator.engine
+        kp_source = source.keypoints.expand(len(kp_driving))
+        if self.animator.avd:  # the AVD network maps (smoothed) driving keypoints itself
+            kp = engine.avd(kp_source, transfer.smoother(kp_driving) if transfer.smoother else kp_driving)
+        else:
+            kp = transfer(kp_driving)
+        return to_uint8(engine.render(source.state, kp_source, kp))
 
     def frames(self, driving: Iterable[np.ndarray]) -> Iterator[list[np.ndarray]]:
-        """For each driving frame, the list of uint8 results, one per source. Driving keypoints are computed
-        once per batch for all sources; the first batches ramp up (1, 2, 4, ...) so the first frame comes out
-        after one frame's work."""
+        """For each driving frame, the list of uint8 results, one per source. The first batches ramp up
+        (1, 2, 4, ...) so the first frame comes out after one frame's work."""
         animator = self.animator
         for batch in batched(driving, animator.batch_size, ramp=True):
             for frame in batch:
                 animator._check_size(frame, "driving frames")
             kp_driving = animator.keypoints(batch)
-            if self.smoother is not None:
-                kp_driving = self.smoother(kp_driving)
-            per_source = [to_uint8(animator.render(source, kp_driving, self.kp_reference, scale))
-                          for source, scale in zip(self.sources, self.movement_scales, strict=True)]
+            per_source = [self._render(source, transfer, kp_driving)
+                          for source, transfer in zip(self.sources, self.transfers, strict=True)]
             for index in range(len(batch)):
                 yield [results[index] for results in per_source]
 

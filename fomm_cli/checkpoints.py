@@ -1,15 +1,18 @@
-"""Reading and writing model weights.
+"""Reading and writing model weights, for both model families.
 
 Two formats:
-- official: a ``torch.save`` dict with ``generator``, ``kp_detector``, optional ``discriminator``,
-  optimizer states and ``epoch`` (``.pth.tar``; zip or legacy serialization). Read with
-  ``weights_only=True``; files that need arbitrary unpickling are refused unless the caller trusts them.
-- ours: a folder with ``model.safetensors`` (keys prefixed ``generator.``, ``kp_detector.``,
-  ``discriminator.``) and ``config.json`` beside it, so a checkpoint rebuilds itself.
+- official: a ``torch.save`` dict with optimizer states, ``epoch`` and the parts' state dicts: FOMM's
+  ``generator``, ``kp_detector``, optional ``discriminator``; TPSMM's ``kp_detector``,
+  ``dense_motion_network``, ``inpainting_network``, optional ``bg_predictor`` and ``avd_network``
+  (``.pth.tar``; zip or legacy serialization). Read with ``weights_only=True``; files that need arbitrary
+  unpickling are refused unless the caller trusts them.
+- ours: a folder with ``model.safetensors`` (keys prefixed with the part names) and ``config.json``
+  beside it (with the model's ``family``), so a checkpoint rebuilds itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import re
@@ -20,7 +23,7 @@ from typing import Any
 
 import torch
 
-from fomm_cli.config import ModelConfig, infer_config
+from fomm_cli.config import ModelConfig, config_from_json_dict, infer_config
 from fomm_cli.errors import (
     CheckpointError,
     InputNotFound,
@@ -31,7 +34,11 @@ from fomm_cli.errors import (
     last_line,
 )
 from fomm_cli.fsutil import replace_path, temp_dir_beside
+from fomm_cli.interrupts import deferred
 from fomm_cli.models.model import PARTS, FirstOrderModel
+from fomm_cli.models.tpsmm import TPSMMConfig, TPSMotionModel, infer_tpsmm_config
+from fomm_cli.models.tpsmm.config import PARTS as TPSMM_PARTS
+from fomm_cli.models.tpsmm.config import REQUIRED_PARTS as TPSMM_REQUIRED
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -68,18 +75,29 @@ def read_official(path: str | Path, trust: bool = False) -> dict[str, Any]:
         raise CheckpointError(path, f"not a readable PyTorch checkpoint ({last_line(str(err))})") from None
     if not isinstance(data, Mapping):
         raise CheckpointError(path, f"not a FOMM checkpoint: it holds a {type(data).__name__}, not a dict of parts")
-    for part in ("kp_detector", "generator"):
-        if part not in data:
-            raise CheckpointError(path, "not a FOMM checkpoint: a part is missing", key=part)
+    if official_family(data) is None:
+        tpsmm = any(part in data for part in TPSMM_REQUIRED if part != "kp_detector")
+        required = TPSMM_REQUIRED if tpsmm else ("kp_detector", "generator")
+        missing = next(part for part in required if part not in data)
+        raise CheckpointError(path, f"not a {'TPSMM' if tpsmm else 'FOMM'} checkpoint: a part is missing", key=missing)
     return dict(data)
 
 
-def read_pretrained(path: Path) -> tuple[ModelConfig, dict[str, dict[str, torch.Tensor]]]:
+def official_family(data: Mapping[str, Any]) -> str | None:
+    """"tpsmm", "fomm" or None: which family's parts an official checkpoint dict holds."""
+    if all(part in data for part in TPSMM_REQUIRED):
+        return "tpsmm"
+    if "generator" in data and "kp_detector" in data:
+        return "fomm"
+    return None
+
+
+def read_pretrained(path: Path) -> tuple[ModelConfig | TPSMMConfig, dict[str, dict[str, torch.Tensor]]]:
     """Load our format: (config, {part: state_dict})."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    config = ModelConfig.from_json_dict(read_config_json(path))
+    config = config_from_json_dict(read_config_json(path))
     try:
         flat = load_file(path / WEIGHTS_NAME)
     except (SafetensorError, OSError) as err:
@@ -156,44 +174,61 @@ def _weights_folder(path: Path) -> Path:
     return path
 
 
-def load_model(path: str | Path, config: ModelConfig | None = None, trust: bool = False,
-               with_discriminator: bool = False) -> FirstOrderModel:
+def load_model(path: str | Path, config: ModelConfig | TPSMMConfig | None = None, trust: bool = False,
+               with_discriminator: bool = False) -> FirstOrderModel | TPSMotionModel:
     """Build a model from an official ``.pth.tar``, our folder format, or a ``.safetensors`` file with a
     ``config.json`` beside it. The architecture comes from ``config`` if given, else from the file.
-    A file that is not a usable checkpoint raises ``CheckpointError`` naming the problem and the tensor."""
+    A file that is not a usable checkpoint raises ``CheckpointError`` naming the problem and the tensor.
+
+    A TPSMM has its optional parts (background predictor, AVD network) only where the file has their
+    weights, whatever the config says; ``with_discriminator`` concerns FOMM only."""
     path = _weights_folder(Path(path))
     if path.is_dir():
         if not is_pretrained_dir(path):
             raise CheckpointError(path, f"a folder without {WEIGHTS_NAME} and {CONFIG_NAME}")
         stored_config, states = read_pretrained(path)
+        family = stored_config.family
         config = config or stored_config
     else:
         data = read_official(path, trust)
+        found = official_family(data)
+        assert found is not None  # read_official refuses files of neither family
+        family = found
         # Some files carry an empty optional part: treat it as absent.
-        states = {part: data[part] for part in PARTS
-                  if part in data and not (part == "discriminator" and not data[part])}
-    for part in ("kp_detector", "generator"):
+        optional = ("discriminator", "bg_predictor", "avd_network")
+        states = {part: data[part] for part in (TPSMM_PARTS if family == "tpsmm" else PARTS)
+                  if part in data and not (part in optional and not data[part])}
+    required = TPSMM_REQUIRED if family == "tpsmm" else ("kp_detector", "generator")
+    for part in required:
         if part not in states:
             raise CheckpointError(path, "a part is missing", key=part)
     check_tensors(path, states)
     if config is None:
         try:
-            config = infer_config(states["kp_detector"], states["generator"], states.get("discriminator"))
+            config = (infer_tpsmm_config(states) if family == "tpsmm" else
+                      infer_config(states["kp_detector"], states["generator"], states.get("discriminator")))
         except KeyError as err:
             raise CheckpointError(path, "cannot infer the architecture: tensor missing", key=str(err.args[0])) from None
         except (IndexError, ValueError) as err:
             raise CheckpointError(path, f"cannot infer the architecture ({last_line(str(err))})") from None
+    if config.family != family:
+        raise CheckpointError(path, f"a {family.upper()} checkpoint cannot take a {config.family.upper()} config")
     problem = config.problem()
     if problem is not None:
         raise CheckpointError(path, f"impossible config value: {problem[1]}", key=problem[0])
-    model = FirstOrderModel(config, with_discriminator=with_discriminator and "discriminator" in states)
+    if isinstance(config, TPSMMConfig):
+        config = dataclasses.replace(config, bg=config.bg and "bg_predictor" in states,
+                                     avd=config.avd if "avd_network" in states else None)
+        model: FirstOrderModel | TPSMotionModel = TPSMotionModel(config)
+    else:
+        model = FirstOrderModel(config, with_discriminator=with_discriminator and "discriminator" in states)
     for name, module in model.parts().items():
         _check_fits(path, name, module, states[name])
         module.load_state_dict(states[name])
     return model.eval()
 
 
-def save_pretrained(model: FirstOrderModel, path: str | Path, with_discriminator: bool = True,
+def save_pretrained(model: FirstOrderModel | TPSMotionModel, path: str | Path, with_discriminator: bool = True,
                     overwrite: bool = True, domain: str | None = None) -> Path:
     """Write ``config.json`` + ``model.safetensors`` into ``path`` atomically (temp folder, then rename).
 
@@ -220,20 +255,18 @@ def save_pretrained(model: FirstOrderModel, path: str | Path, with_discriminator
     config = model.config.to_json_dict()
     if domain is not None:
         config["domain"] = domain
+    tmp: Path | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_dir_beside(path)
-    except OSError as err:
-        raise OutputError.from_os_error(path, err) from None
-    try:
+        with deferred():  # a stop signal waits until the temporary folder is remembered for cleanup
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = temp_dir_beside(path)
         save_file(flat, tmp / WEIGHTS_NAME, metadata={"format": "pt"})
         (tmp / WEIGHTS_NAME).chmod(tmp.stat().st_mode & 0o666)  # safetensors creates it private (0600)
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
         replace_path(tmp, path)
     except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise OutputError.from_os_error(path, err) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)  # gone already when the rename succeeded
     return path

@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fomm_cli.errors import FommError
+
+if TYPE_CHECKING:
+    from fomm_cli.models.tpsmm.config import TPSMMConfig
 
 
 @dataclass
@@ -66,6 +69,8 @@ class ModelConfig:
     ``align_corners`` is the ``grid_sample`` setting: False is what the official checkpoints ran with under
     torch >= 1.3 (and what reproduces their published outputs today).
     """
+
+    family: ClassVar[str] = "fomm"
 
     num_kp: int = 10
     num_channels: int = 3
@@ -141,6 +146,7 @@ class ModelConfig:
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
+            "family": self.family,
             "model_type": "first-order-motion-model",
             "model_params": self.to_official(),
             "image_size": list(self.image_size),
@@ -203,6 +209,33 @@ class ModelConfig:
     def _common(self) -> dict[str, Any]:
         return {"num_kp": self.num_kp, "num_channels": self.num_channels,
                 "estimate_jacobian": self.estimate_jacobian}
+
+
+# -- model families -------------------------------------------------------------------------------------
+# A config.json names its family ("fomm" when absent: files written before there were two); an official
+# YAML shows it in its model_params (TPSMM counts splines, num_tps, where FOMM counts keypoints).
+
+
+def config_from_json_dict(data: Mapping[str, Any]) -> ModelConfig | TPSMMConfig:
+    """The config of our format's ``config.json``, for its family."""
+    family = data.get("family", "fomm")
+    if family == "tpsmm":
+        from fomm_cli.models.tpsmm.config import TPSMMConfig
+
+        return TPSMMConfig.from_json_dict(data)
+    if family != "fomm":
+        raise FommError(f"unknown model family {family!r} in config (fomm or tpsmm)")
+    return ModelConfig.from_json_dict(data)
+
+
+def config_from_yaml(path: str | Path) -> ModelConfig | TPSMMConfig:
+    """An official FOMM or TPSMM YAML config (``model_params``, ``dataset_params.frame_shape``)."""
+    from fomm_cli.models.tpsmm.config import TPSMMConfig, is_tpsmm_params
+
+    data = load_yaml(path)
+    if is_tpsmm_params(data.get("model_params")):
+        return TPSMMConfig.from_official(data["model_params"], (data.get("dataset_params") or {}).get("frame_shape"))
+    return ModelConfig.from_yaml(path)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

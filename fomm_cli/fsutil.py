@@ -22,6 +22,7 @@ import secrets
 import shutil
 import stat
 from pathlib import Path
+from typing import Any
 
 TEMP_PATTERN = re.compile(r"^\..*\.fomm-(?P<pid>\d+)-[0-9a-f]{8}\.[a-z]+$", re.DOTALL)
 DEFAULT_NAME_MAX = 255
@@ -44,6 +45,25 @@ def temp_path(target: str | Path, tag: str = "tmp") -> Path:
     while len(os.fsencode(base)) > room:
         base = base[:-1]  # cut whole characters: a cut UTF-8 sequence would be an invalid name on some systems
     return target.parent / f".{base}{suffix}"
+
+
+def fomm_home() -> Path:
+    """Where fomm keeps files between runs (models, checksums, a saved face detector): ``$FOMM_HOME``, default
+    ``~/.cache/fomm``."""
+    return Path(os.environ.get("FOMM_HOME") or Path.home() / ".cache" / "fomm")
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary sibling renamed over it: readers see the old file or the
+    new one, never half of it. Raises ``OSError`` (the temporary file is removed)."""
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "xb") as file:
+            file.write(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def temp_owner(name: str) -> int | None:
@@ -185,7 +205,7 @@ def is_regular_or_absent(path: Path) -> bool:
 
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
-_renameat2_fn: object = None
+_renameat2_fn: Any = None
 
 
 def _renameat2(src: Path, dst: Path, flags: int) -> bool:
@@ -205,7 +225,7 @@ def _renameat2(src: Path, dst: Path, flags: int) -> bool:
         return False
     import ctypes
 
-    if _renameat2_fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:  # type: ignore[operator]
+    if _renameat2_fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:
         return True
     err = ctypes.get_errno()
     if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):

@@ -13,6 +13,8 @@ Conventions (every function that samples takes ``align_corners`` explicitly, as 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -42,14 +44,14 @@ def sample(images: torch.Tensor, grid: torch.Tensor, *, align_corners: bool,
     return F.grid_sample(images, grid, mode="bilinear", padding_mode=padding_mode, align_corners=align_corners)
 
 
-def resize_map(maps: torch.Tensor, size: tuple[int, int], *, align_corners: bool) -> torch.Tensor:
+def resize_map(maps: torch.Tensor, size: Sequence[int], *, align_corners: bool) -> torch.Tensor:
     """Bilinear resize of B x C x h x w maps to ``size`` = (H, W) (unchanged when already that size)."""
     if tuple(maps.shape[2:]) == tuple(size):
         return maps
-    return F.interpolate(maps, size=size, mode="bilinear", align_corners=align_corners)
+    return F.interpolate(maps, size=(int(size[0]), int(size[1])), mode="bilinear", align_corners=align_corners)
 
 
-def resize_grid(grid: torch.Tensor, size: tuple[int, int], *, align_corners: bool) -> torch.Tensor:
+def resize_grid(grid: torch.Tensor, size: Sequence[int], *, align_corners: bool) -> torch.Tensor:
     """Bilinear resize of a B x h x w x 2 sampling grid to B x H x W x 2. With ``align_corners`` an
     identity grid stays exactly the identity at the new size."""
     if tuple(grid.shape[1:3]) == tuple(size):

@@ -22,11 +22,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from fomm_cli.errors import InvalidSetting
+from fomm_cli.controls import check_motion_scale
 from fomm_cli.models.keypoints import Keypoints
-
-MAX_MOTION_SCALE = 10.0
-"""Beyond 10 times the motion, an ordinary head movement (0.1 in [-1, 1] units) leaves the image."""
 
 
 def convex_hull_area(points: np.ndarray | torch.Tensor) -> float:
@@ -137,17 +134,6 @@ def scale_jacobian(jacobian: torch.Tensor, factor: float) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------------ transfer
-
-
-def check_motion_scale(motion_scale: float) -> float:
-    """``motion_scale`` as a float if it is a finite number in [0, MAX_MOTION_SCALE], else InvalidSetting."""
-    try:
-        value = float(motion_scale)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not math.isfinite(value) or not 0 <= value <= MAX_MOTION_SCALE:
-        raise InvalidSetting("motion_scale", motion_scale, f"a number from 0 to {MAX_MOTION_SCALE:g}")
-    return value
 
 
 def transfer_keypoints(kp_source: Keypoints, kp_driving: Keypoints, kp_reference: Keypoints, *,

@@ -17,6 +17,7 @@ from fomm_cli.reporting import Reporter
 
 if TYPE_CHECKING:
     from fomm_cli.models.model import FirstOrderModel
+    from fomm_cli.models.tpsmm.model import TPSMotionModel
 
 PRESETS_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -26,7 +27,7 @@ class LoadedModel:
     """A model and where it came from. ``name``: the registry name (None for a path); ``domain_from``:
     how the domain was decided ("option", "registry", "file name", "checksum", "config", "unknown")."""
 
-    model: FirstOrderModel
+    model: FirstOrderModel | TPSMotionModel
     path: Path
     name: str | None
     domain: str | None
@@ -95,7 +96,7 @@ def load_pretrained(model: str | None = None, *, checkpoint: str | Path | None =
     """
     from fomm_cli import registry
     from fomm_cli.checkpoints import load_model, stored_domain
-    from fomm_cli.config import ModelConfig
+    from fomm_cli.config import config_from_yaml
 
     path, name = resolve(model, checkpoint, reporter)
     entry = registry.find_entry(name) if name else None
@@ -104,9 +105,9 @@ def load_pretrained(model: str | None = None, *, checkpoint: str | Path | None =
     # checkpoint that merely shares the official name may be a fine-tune with another architecture).
     known = entry or (recognised[0] if recognised and recognised[1] == "checksum" else None)
     if config is not None:
-        model_config = ModelConfig.from_yaml(preset_path(config))
+        model_config = config_from_yaml(preset_path(config))
     elif known is not None and known.config is not None:
-        model_config = ModelConfig.from_yaml(preset_path(known.config))
+        model_config = config_from_yaml(preset_path(known.config))
     else:
         model_config = None
     loaded = load_model(path, config=model_config, trust=trust, with_discriminator=with_discriminator)

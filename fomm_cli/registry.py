@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fomm_cli.errors import FommError, ModelUnavailable, UnknownModel
+from fomm_cli.fsutil import fomm_home
 from fomm_cli.reporting import Reporter
 
 
@@ -64,7 +65,7 @@ class ModelEntry:
 
 
 def models_home() -> Path:
-    return Path(os.environ.get("FOMM_HOME", Path.home() / ".cache" / "fomm")) / "models"
+    return fomm_home() / "models"
 
 
 def _load_registry() -> dict[str, Any]:
@@ -129,7 +130,7 @@ def cached_sha256(path: Path) -> str:
     """sha256 of a file, remembered by real path, size and modification time (a 700 MB checkpoint takes
     about a second to hash)."""
     stamp = _stamp(path)
-    memo = models_home().parent / "hashes" / hashlib.sha1(stamp.encode()).hexdigest()
+    memo = fomm_home() / "hashes" / hashlib.sha1(stamp.encode()).hexdigest()
     try:
         return memo.read_text().strip()
     except OSError:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from typing import TextIO, TypeVar
 
 T = TypeVar("T")
@@ -57,8 +57,8 @@ class Reporter:
 
     def track(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
         """Iterate ``items`` with a progress bar."""
-        if total is None and hasattr(items, "__len__"):
-            total = len(items)  # type: ignore[arg-type]
+        if total is None and isinstance(items, Sized):
+            total = len(items)
         with self.progress(description, total) as bar:
             for item in items:
                 yield item
@@ -135,7 +135,8 @@ class _RichBar(ProgressBar):
     def advance(self, n: int = 1, info: str | None = None) -> None:
         self._bar.advance(self._task, n)
         speed = self._bar.tasks[0].speed
-        fields = {"rate": f"{speed:.1f}/s" if speed else ""}
-        if info is not None:
-            fields["info"] = info
-        self._bar.update(self._task, **fields)
+        rate = f"{speed:.1f}/s" if speed else ""
+        if info is None:
+            self._bar.update(self._task, rate=rate)
+        else:
+            self._bar.update(self._task, rate=rate, info=info)

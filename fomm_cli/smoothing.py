@@ -34,14 +34,9 @@ import math
 
 import torch
 
-from fomm_cli.errors import InvalidSetting
+from fomm_cli.controls import DEFAULT_STRENGTH, check_strength
 from fomm_cli.models.keypoints import Keypoints
 from fomm_cli.motion import jacobian_to_log_polar, log_polar_to_jacobian
-
-DEFAULT_STRENGTH = 3.0
-"""Frames. On slowly moving keypoints with white jitter it cuts the frame-to-frame jitter to about 0.4 of
-what it was, whatever the jitter's size, and follows a step of 10 jitter deviations to 90 % within 2 frames
-(benchmarks/motion_smoothing.py)."""
 
 JITTER_WINDOW = 25
 """Frames over which a keypoint's jitter is estimated (a second at 25 fps): long enough for a median that
@@ -59,17 +54,6 @@ jacobians are measured in the same units."""
 DERIVATIVE_TIME_CONSTANT = 1.0
 """Frames: the velocity estimate averages over about two frames, so jitter, which changes direction from
 frame to frame, opens the filter less than motion does."""
-
-
-def check_strength(strength: float) -> float:
-    """``strength`` as a float if it is a finite number >= 0, else InvalidSetting."""
-    try:
-        value = float(strength)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise InvalidSetting("smoothing", strength, "a number of frames >= 0")
-    return value
 
 
 class KeypointSmoother:
@@ -102,8 +86,9 @@ class KeypointSmoother:
             jacobian = None if keypoints.jacobian is None else keypoints.jacobian[index].contiguous()
             value, jacobian = self._step(value, jacobian)
             values.append(value)
-            jacobians.append(jacobian)
-        return Keypoints(torch.stack(values), None if keypoints.jacobian is None else torch.stack(jacobians))
+            if jacobian is not None:
+                jacobians.append(jacobian)
+        return Keypoints(torch.stack(values), torch.stack(jacobians) if jacobians else None)
 
     def _step(self, value: torch.Tensor, jacobian: torch.Tensor | None
               ) -> tuple[torch.Tensor, torch.Tensor | None]:

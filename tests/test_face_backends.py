@@ -1,8 +1,7 @@
-"""Face backends on real photos (dlib) and face-alignment's integration with stand-in weight files."""
+"""Face backends on real photos (dlib), the automatic choice, and face-alignment with stand-in weight files."""
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 
@@ -11,19 +10,25 @@ import numpy as np
 import pytest
 from skimage import data
 
-from fomm_cli.errors import FommError, SettingsError
-from fomm_cli.face.backends import (
-    DlibBackend,
-    decode_heatmaps,
-    dlib_model_path,
-    face_alignment_weight_paths,
-    fan_crop_geometry,
-    get_backend,
-)
+from fomm_cli.errors import InvalidSetting, MissingDependency, ModelUnavailable
+from fomm_cli.face import backends
+from fomm_cli.face.backends import get_backend, host_reachable
 from fomm_cli.face.crop import face_box, iou
+from fomm_cli.face.dlib_backend import DlibBackend, dlib_model_path, load_hog_detector
+from fomm_cli.face.fan_backend import decode_heatmaps, face_alignment_weight_paths, fan_crop_geometry, s3fd_scale
+from fomm_cli.reporting import Reporter
+from tests.face_scenes import ASTRONAUT_FACE, astronaut_samples, matches, scene
 
-# The astronaut's face (brows to chin, ear to ear) in skimage.data.astronaut(), 512 x 512, annotated by eye.
-ASTRONAUT_FACE = np.array([175, 80, 270, 175], np.float32)
+
+class Recorder(Reporter):
+    """A reporter that keeps its notes (the base class keeps warnings)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.notes: list[str] = []
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +38,7 @@ def astronaut() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def dlib_backend() -> DlibBackend:
-    return get_backend("dlib")
+    return DlibBackend()
 
 
 def on_canvas(image: np.ndarray, scale: float, tx: float, ty: float, size: tuple[int, int]) -> np.ndarray:
@@ -46,8 +51,21 @@ def test_dlib_model_files_are_found_without_importing_face_recognition_models() 
     for name in ("shape_predictor_68_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat"):
         path = dlib_model_path(name)
         assert path.is_file() and path.stat().st_size > 1_000_000
-    with pytest.raises(FommError, match="face-recognition-models"):
+    with pytest.raises(MissingDependency, match="face-recognition-models"):
         dlib_model_path("no_such_model.dat")
+
+
+def test_the_hog_detector_is_saved_once_and_loads_the_same(tmp_path: Path, astronaut: np.ndarray) -> None:
+    import dlib
+
+    built = load_hog_detector(tmp_path)
+    (saved,) = tmp_path.iterdir()
+    assert saved.name == f"dlib-{dlib.__version__}-frontal_face_detector.svm"
+    loaded = load_hog_detector(tmp_path)
+    assert [str(r) for r in loaded(astronaut)] == [str(r) for r in built(astronaut)] != []
+    saved.write_bytes(b"truncated")  # a damaged copy is replaced
+    assert len(load_hog_detector(tmp_path)(astronaut)) == 1
+    assert saved.stat().st_size > 100_000
 
 
 def test_dlib_finds_the_astronaut_face_with_68_landmarks(astronaut: np.ndarray, dlib_backend: DlibBackend) -> None:
@@ -65,12 +83,25 @@ def test_dlib_finds_the_astronaut_face_with_68_landmarks(astronaut: np.ndarray, 
     assert (lm >= ASTRONAUT_FACE[:2] - 10).all() and (lm <= ASTRONAUT_FACE[2:] + 10).all()
 
 
-def test_downscaled_detection_reports_full_resolution_pixels(astronaut: np.ndarray, dlib_backend: DlibBackend) -> None:
-    full = dlib_backend.detect(astronaut, max_side=None)[0]
-    small = dlib_backend.detect(astronaut, max_side=200)[0]
-    assert iou(small.box, full.box) >= 0.8
-    # landmarks come from the full-resolution image either way
-    assert np.abs(small.landmarks - full.landmarks).mean() < 3.0
+def test_detection_at_any_scale_reports_input_pixels(astronaut: np.ndarray, dlib_backend: DlibBackend) -> None:
+    fine = dlib_backend.detect(astronaut, min_face=30)[0]  # scanned at 2.3x
+    coarse = dlib_backend.detect(astronaut, min_face=90)[0]  # scanned at 0.78x
+    assert iou(fine.box, ASTRONAUT_FACE) >= 0.7 and iou(coarse.box, ASTRONAUT_FACE) >= 0.6
+    assert np.abs(coarse.landmarks - fine.landmarks).mean() < 3.0
+
+
+def test_small_faces_in_a_large_scene_are_found_without_settings(dlib_backend: DlibBackend) -> None:
+    """Four real faces 40 to 200 px wide in a 1280 x 720 collage: all found, nothing else."""
+    samples = astronaut_samples()
+    layout = [(samples[0], 40, (120, 120)), (samples[1], 60, (420, 560)), (samples[2], 100, (700, 200)),
+              (samples[3], 200, (1040, 440))]
+    frame, truths = scene((720, 1280), layout)
+    faces = dlib_backend.detect(frame)
+    assert len(faces) == 4
+    for truth in truths:
+        assert sum(matches(face.box, truth) for face in faces) == 1
+    # a larger minimum scans a smaller copy: faster, and the 40 px face is no longer looked for
+    assert not any(matches(face.box, truths[0]) for face in dlib_backend.detect(frame, min_face=100))
 
 
 def test_faces_follow_a_moved_and_zoomed_photo(astronaut: np.ndarray, dlib_backend: DlibBackend) -> None:
@@ -98,21 +129,54 @@ def test_two_people_largest_first_and_no_face_in_noise(astronaut: np.ndarray, dl
         dlib_backend.detect(noise.astype(np.float32))
 
 
-def test_get_backend_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_auto_without_cached_weights_depends_on_the_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no face-alignment weights cached here
-    get_backend.cache_clear()
-    try:
-        assert get_backend("auto").name == "dlib"
-        with pytest.raises(SettingsError, match="unknown face backend"):
-            get_backend("openface")
-        with pytest.raises(FommError, match=r"s3fd-.*\.pth.*2DFAN4-.*\.pth\.tar.*hub/checkpoints"):
-            get_backend("face-alignment", allow_download=False)
-        # face-alignment 1.4 shipped TorchScript weights under other names: refused with a way out
-        monkeypatch.setattr("importlib.metadata.version", lambda name: "1.4.1")
-        with pytest.raises(FommError, match=r"face-alignment 1\.4\.1 is too old.*pip install -U face-alignment"):
-            get_backend("face-alignment", allow_download=False)
-    finally:
-        get_backend.cache_clear()
+    asked: list[str] = []
+
+    def offline(host: str) -> bool:
+        asked.append(host)
+        return False
+
+    monkeypatch.setattr(backends, "host_reachable", offline)
+    reporter = Recorder()
+    assert get_backend("auto", reporter=reporter).name == "dlib"
+    assert asked == ["www.adrianbulat.com"]
+    assert reporter.notes == ["face backend: dlib (face-alignment's weights are not cached and "
+                              "www.adrianbulat.com cannot be reached)"]
+    # online: face-alignment is started and downloads; a failed download falls back to dlib with a warning
+    monkeypatch.setattr(backends, "host_reachable", lambda host: True)
+    started: list[bool] = []
+
+    def failing_download(device: str, allow_download: bool) -> None:
+        started.append(allow_download)
+        raise ModelUnavailable("face-alignment", "could not load it (URLError: timed out)", "put ...")
+
+    monkeypatch.setattr("fomm_cli.face.fan_backend.FaceAlignmentBackend", failing_download)
+    reporter = Recorder()
+    assert get_backend("auto", reporter=reporter).name == "dlib"
+    assert started == [True]
+    assert reporter.warnings == ["face-alignment could not start (face-alignment: could not load it (URLError: "
+                                 "timed out); put ...); using dlib"]
+    assert reporter.notes == ["face backend: dlib (face-alignment could not start)"]
+
+
+def test_backend_names_and_unusable_face_alignment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(InvalidSetting, match="face_backend must be auto, face-alignment or dlib, not 'openface'"):
+        get_backend("openface")
+    with pytest.raises(ModelUnavailable, match=r"not cached; put s3fd-.*\.pth and 2DFAN4-.*\.pth\.tar in .*hub"):
+        get_backend("face-alignment", allow_download=False)
+    # face-alignment 1.4 shipped TorchScript weights under other names: refused, and auto does not try it
+    monkeypatch.setattr("importlib.metadata.version", lambda name: "1.4.1")
+    with pytest.raises(MissingDependency, match=r"1\.5 or newer; 1\.4\.1 is installed.*pip install -U face-alignment"):
+        get_backend("face-alignment", allow_download=False)
+    reporter = Recorder()
+    assert get_backend("auto", reporter=reporter).name == "dlib"
+    assert "1.4.1 is installed" in reporter.notes[0]
+
+
+def test_reachability_check_is_bounded() -> None:
+    assert host_reachable("host.invalid", timeout=2.0) is False  # reserved name: never resolves
 
 
 # ---------------------------------------------------------------------------------- face-alignment
@@ -156,34 +220,39 @@ def face_alignment_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path
     overrides["conv7_2_mbox_loc.bias"] = torch.tensor([-32 / 51.2, -32 / 51.2, shrink, shrink])
     torch.save(_stand_in_state(detector, overrides), detector_path)
     torch.save(_stand_in_state(fan, {}), fan_path)
-    get_backend.cache_clear()
-    yield tmp_path
-    get_backend.cache_clear()
+    return tmp_path
 
 
 def test_auto_uses_face_alignment_when_its_weights_are_cached(
-    face_alignment_home: Path, caplog: pytest.LogCaptureFixture
+    face_alignment_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="fomm_cli.face.backends"):
-        backend = get_backend("auto", device="cpu")
+    monkeypatch.setattr(backends, "host_reachable", lambda host: pytest.fail("cached weights need no network"))
+    reporter = Recorder()
+    backend = get_backend("auto", device="cpu", reporter=reporter)
     assert backend.name == "face-alignment"
-    assert "using face backend: face-alignment" in caplog.text
+    assert reporter.notes == ["face backend: face-alignment (its weights are cached)"]
     image = np.random.default_rng(1).integers(0, 256, (128, 128, 3), dtype=np.uint8)
-    # the detector sees a 64 px copy; its one box (16..48) is reported in the 128 px image
-    faces = backend.detect(image, max_side=64)
+    faces = backend.detect(image)
     assert len(faces) == 1
-    np.testing.assert_allclose(faces[0].box, [32, 32, 96, 96], atol=0.5)
+    np.testing.assert_allclose(faces[0].box, [16, 16, 48, 48], atol=0.5)
     assert 0.99 < faces[0].score <= 1.0
     assert faces[0].landmarks.shape == (68, 2) and np.isfinite(faces[0].landmarks).all()
 
 
-def test_unusable_face_alignment_weights(face_alignment_home: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_unusable_face_alignment_weights(face_alignment_home: Path) -> None:
     face_alignment_weight_paths()[0].write_bytes(b"not a checkpoint")
-    with pytest.raises(FommError, match=r"could not load face-alignment.*--face-backend dlib"):
+    with pytest.raises(ModelUnavailable, match=r"face-alignment: could not load it \(.*\); put s3fd"):
         get_backend("face-alignment", allow_download=False)
-    with caplog.at_level(logging.WARNING, logger="fomm_cli.face.backends"):
-        assert get_backend("auto").name == "dlib"
-    assert "falling back to dlib" in caplog.text
+    reporter = Recorder()
+    assert get_backend("auto", reporter=reporter).name == "dlib"
+    assert reporter.warnings[0].startswith("face-alignment could not start (face-alignment: could not load it")
+    assert reporter.notes == ["face backend: dlib (face-alignment could not start)"]
+
+
+def test_s3fd_scans_a_copy_where_the_smallest_face_is_20_px_and_never_below_640_px() -> None:
+    assert s3fd_scale((1080, 1920), 40) == 0.5 and s3fd_scale((2160, 3840), 40) == 0.5
+    assert s3fd_scale((1080, 1920), 80) == pytest.approx(640 / 1920)
+    assert s3fd_scale((480, 640), 40) == 1.0 and s3fd_scale((256, 256), 10) == 1.0
 
 
 def test_heatmap_decoding_inverts_face_alignments_crop_transform() -> None:

@@ -1,4 +1,4 @@
-"""Face crops for `fomm animate`: the source portrait, paste-back after animation, the driving face tube."""
+"""Face crops for `fomm animate`: a large portrait cropped, animated and pasted back; the driving face tube."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from skimage import data
 
-from fomm_cli.errors import FommError
-from fomm_cli.face.backends import Face, get_backend
+from fomm_cli.errors import NoFaceFound
+from fomm_cli.face.backends import Face
+from fomm_cli.face.composite import paste_back
 from fomm_cli.face.crop import iou, square_box
-from fomm_cli.face.paste import paste_back
-from fomm_cli.face.source import DrivingCropper, crop_driving_frames, prepare_face_source
+from fomm_cli.face.dlib_backend import DlibBackend
+from fomm_cli.face.select import crop_faces
+from fomm_cli.face.source import DrivingCropper
 
 ASTRONAUT_FACE = np.array([175, 80, 270, 175], np.float32)  # see test_face_backends.py
 
@@ -28,17 +30,17 @@ def placed(scale: float, tx: float, ty: float, size: tuple[int, int]) -> tuple[n
 
 
 class CountingBackend:
-    """dlib, counting the frames it is asked about."""
+    """dlib, recording the size of every image it is asked about."""
 
     name = "dlib"
 
     def __init__(self) -> None:
-        self.inner = get_backend("dlib")
-        self.calls = 0
+        self.inner = DlibBackend()
+        self.shapes: list[tuple[int, ...]] = []
 
-    def detect(self, image: np.ndarray, max_side: int | None = 640) -> list[Face]:
-        self.calls += 1
-        return self.inner.detect(image, max_side)
+    def detect(self, image: np.ndarray, min_face: float = 40) -> list[Face]:
+        self.shapes.append(image.shape)
+        return self.inner.detect(image, min_face)
 
 
 def test_a_large_portrait_goes_through_crop_animation_and_paste_back() -> None:
@@ -47,7 +49,9 @@ def test_a_large_portrait_goes_through_crop_animation_and_paste_back() -> None:
     from tests.helpers import PARITY, driving_frames
 
     portrait, truth = placed(1.2, 150, 60, (700, 900))
-    crop, box = prepare_face_source(portrait, get_backend("dlib"), (64, 64))
+    backend = DlibBackend()
+    (chosen,) = crop_faces(portrait, backend.detect(portrait), "largest", (64, 64))
+    crop, box = chosen.crop, chosen.box
     assert crop.shape == (64, 64, 3) and crop.dtype == np.uint8
     assert box.dtype == np.int64 and box[2] - box[0] == box[3] - box[1] > 64
     assert iou(box, square_box(truth, portrait.shape, 0.5)) >= 0.7
@@ -66,9 +70,11 @@ def test_a_large_portrait_goes_through_crop_animation_and_paste_back() -> None:
     assert np.abs(full[inner].astype(int) - portrait[inner].astype(int)).mean() > 1  # the face did change
 
 
-def test_a_source_without_a_face_says_how_to_proceed() -> None:
-    with pytest.raises(FommError, match=r"no face found in the source.*--no-crop"):
-        prepare_face_source(np.full((300, 300, 3), 128, np.uint8), get_backend("dlib"), 256)
+def test_a_source_without_a_face_says_where() -> None:
+    blank = np.full((300, 300, 3), 128, np.uint8)
+    with pytest.raises(NoFaceFound, match=r"^no face found in the source image$") as raised:
+        crop_faces(blank, DlibBackend().detect(blank), "largest", 256)
+    assert raised.value.where == "the source image"
 
 
 def moving_frames(count: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -79,28 +85,29 @@ def moving_frames(count: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
 def test_the_driving_crop_is_one_static_box_around_the_whole_face_tube() -> None:
     frames, truths = moving_frames(12)
     backend = CountingBackend()
-    cropper = DrivingCropper(lambda: iter(frames), backend, 128, detect_every=3)
+    cropper = DrivingCropper(lambda: iter(frames), backend, 128, detect_every=3, full_every=6)
     crops = list(cropper)
     assert len(crops) == 12 and all(c.shape == (128, 128, 3) for c in crops)
-    assert backend.calls == 4  # frames 0, 3, 6, 9
+    # full scans at frames 0 and 6, the face tracked in a window around it at frames 3 and 9
+    assert [shape[:2] for shape in backend.shapes[::2]] == [(360, 480), (360, 480)]
+    assert all(max(shape[:2]) < 360 for shape in backend.shapes[1::2]) and len(backend.shapes) == 4
     union = np.concatenate([np.min(truths, axis=0)[:2], np.max(truths, axis=0)[2:]])
     assert iou(cropper.box, square_box(union, frames[0].shape, 0.5)) >= 0.7
     for truth in truths:  # every face stays inside the one box
         assert (truth[:2] >= cropper.box[:2] - 2).all() and (truth[2:] <= cropper.box[2:] + 2).all()
-    assert len(list(cropper)) == 12 and backend.calls == 4  # the second pass only crops
+    assert len(list(cropper)) == 12 and len(backend.shapes) == 4  # the second pass only crops
 
 
-def test_crop_driving_frames_analyses_a_file_once(tmp_path: Path) -> None:
+def test_a_driving_video_is_analysed_once_and_a_faceless_one_says_so(tmp_path: Path) -> None:
     from fomm_cli.media.video import write_video
 
     frames, _ = moving_frames(6)
-    path = write_video(tmp_path / "driving.mp4", frames, 25)
     backend = CountingBackend()
-    first = list(crop_driving_frames(path, backend, (96, 96)))
-    calls = backend.calls
-    second = list(crop_driving_frames(path, backend, (96, 96)))
+    cropper = DrivingCropper.from_video(write_video(tmp_path / "driving.mp4", frames, 25), backend, (96, 96))
+    first, calls = list(cropper), len(backend.shapes)
+    second = list(cropper)
     assert len(first) == len(second) == 6 and first[0].shape == (96, 96, 3)
-    assert calls == 2 and backend.calls == calls  # detection every 5 frames, and only the first time
-    with pytest.raises(FommError, match="no face found in the driving video"):
-        blank = write_video(tmp_path / "blank.mp4", [np.zeros((64, 64, 3), np.uint8)] * 3, 25)
-        list(crop_driving_frames(blank, backend, 64))
+    assert calls == 2 and len(backend.shapes) == calls  # frames 0 (full) and 5 (tracked), the first time only
+    blank = write_video(tmp_path / "blank.mp4", [np.zeros((64, 64, 3), np.uint8)] * 3, 25)
+    with pytest.raises(NoFaceFound, match="no face found in the driving video"):
+        list(DrivingCropper.from_video(blank, backend, 64))

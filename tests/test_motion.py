@@ -11,6 +11,7 @@ import torch
 
 from fomm_cli.animate import Animator, to_uint8
 from fomm_cli.checkpoints import load_model
+from fomm_cli.controls import DEFAULT_STRENGTH
 from fomm_cli.errors import InvalidSetting
 from fomm_cli.media.image import read_image
 from fomm_cli.models.keypoints import Keypoints
@@ -22,7 +23,7 @@ from fomm_cli.motion import (
     scale_jacobian,
     transfer_keypoints,
 )
-from fomm_cli.smoothing import DEFAULT_STRENGTH, KeypointSmoother, frame_jitter, step_lag
+from fomm_cli.smoothing import KeypointSmoother, frame_jitter, step_lag
 
 from .conftest import FIXTURES
 from .test_smoothing import random_jacobians

@@ -10,10 +10,11 @@ import math
 import pytest
 import torch
 
+from fomm_cli.controls import DEFAULT_STRENGTH
 from fomm_cli.errors import InvalidSetting
 from fomm_cli.models.keypoints import Keypoints
 from fomm_cli.motion import log_polar_to_jacobian
-from fomm_cli.smoothing import DEFAULT_STRENGTH, KeypointSmoother, frame_jitter, step_lag
+from fomm_cli.smoothing import KeypointSmoother, frame_jitter, step_lag
 
 FPS = 25
 

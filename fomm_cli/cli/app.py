@@ -10,16 +10,15 @@ Exit codes: 0 done, 1 a problem the user can fix (one line on stderr), 2 usage (
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from types import FrameType, ModuleType
+from types import ModuleType
 
 import typer
 
-from fomm_cli import __version__
+from fomm_cli import __version__, interrupts
 from fomm_cli.cli import animate, crop, data, evaluate, models, train
 from fomm_cli.cli.errors import exit_code, render
-from fomm_cli.cli.options import active_flags
+from fomm_cli.cli.options import PipeClosed, active_flags
 from fomm_cli.errors import FommError, Interrupted
 
 app = typer.Typer(
@@ -64,7 +63,7 @@ def _click_modules() -> list[ModuleType]:
     older ones use the ``click`` package; catch both, whichever is installed."""
     found = []
     try:
-        from typer import _click  # type: ignore[attr-defined]
+        from typer import _click
 
         found.append(_click)
     except ImportError:
@@ -78,13 +77,6 @@ def _click_modules() -> list[ModuleType]:
     return found
 
 
-def _on_signal(number: int, frame: FrameType | None) -> None:
-    # Only the first signal interrupts: later ones must not break the cleanup the first one started.
-    for kind in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(kind, signal.SIG_IGN)
-    raise Interrupted(number)
-
-
 def _quiet_stdout() -> None:
     """After a closed pipe, point stdout at /dev/null so the interpreter's final flush stays silent."""
     try:
@@ -96,8 +88,7 @@ def _quiet_stdout() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit code."""
-    for kind in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(kind, _on_signal)
+    interrupts.install()
     clicks = _click_modules()
     click_errors = tuple(m.exceptions.ClickException for m in clicks)
     aborts = (typer.Abort, *(m.exceptions.Abort for m in clicks if hasattr(m.exceptions, "Abort")))
@@ -122,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, *aborts):
         print("fomm: interrupted by SIGINT", file=sys.stderr)
         sys.exit(130)
-    except BrokenPipeError:
+    except (BrokenPipeError, PipeClosed):
         _quiet_stdout()
         sys.exit(141)
     if isinstance(code, int) and code:

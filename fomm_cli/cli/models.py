@@ -5,13 +5,14 @@ from __future__ import annotations
 import typer
 
 from fomm_cli.cli.common import JSON_FLAG, finish, print_json
-from fomm_cli.cli.options import Flag, command
+from fomm_cli.cli.options import Flag, command, pipe_safe
 from fomm_cli.jobs.models import ConvertOptions, InfoOptions
 
 app = typer.Typer(help="List, inspect, download and convert models.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("list")
+@pipe_safe
 def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show the named models and whether their weights are on this machine."""
     from fomm_cli.jobs.models import list_registry
@@ -41,7 +42,7 @@ def _info(options: InfoOptions, as_json: bool) -> None:
         return
     import yaml
 
-    print(f"# {summary.path} ({summary.format} format; domain {summary.domain or 'unknown'})")
+    print(f"# {summary.path} ({summary.family.upper()}, {summary.format} format; domain {summary.domain or 'unknown'})")
     print(yaml.safe_dump({"model_params": summary.model_params}, sort_keys=False).rstrip())
     print(f"# image size {summary.image_size[0]}x{summary.image_size[1]}; parameters: "
           + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in summary.parameters.items()))
@@ -56,6 +57,7 @@ app.command("info", no_args_is_help=True)(command(InfoOptions, INFO_FLAGS, _info
 
 
 @app.command("download", no_args_is_help=True)
+@pipe_safe
 def download_command(
     name: str = typer.Argument(..., help="A registered model name (see `fomm models list`)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),

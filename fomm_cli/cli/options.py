@@ -9,6 +9,7 @@ field), and records which flag spells which field, so errors are rendered with t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import typing
 from collections.abc import Callable, Mapping
@@ -17,7 +18,7 @@ from typing import Any
 
 import typer
 
-from fomm_cli.errors import InvalidSetting
+from fomm_cli.errors import InvalidSetting, SettingsError
 
 UNSET: Any = object()  # a Flag's default when the dataclass field's default applies
 
@@ -50,6 +51,24 @@ class Flag:
             return field.upper()
         longest = max(self.names, key=len)
         return longest.replace("/", " / ") if "/" in longest else longest
+
+
+class PipeClosed(Exception):
+    """The reader of stdout went away (``fomm ... -o - | head``). Raised instead of ``BrokenPipeError``, which
+    click would turn into a silent exit 1; the entry point exits 141 like other tools in a pipeline."""
+
+
+def pipe_safe(function: Callable[..., None]) -> Callable[..., None]:
+    """``function`` with a closed stdout raised as ``PipeClosed``."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            function(*args, **kwargs)
+        except BrokenPipeError:
+            raise PipeClosed from None
+
+    return wrapper
 
 
 # The flags of the command that is running: error messages name these instead of field names.
@@ -94,10 +113,12 @@ def command(options_type: type, flags: Mapping[str, Flag], body: Callable[..., N
             if flag.parse is not None and value is not None:
                 try:
                     value = flag.parse(value)
+                except SettingsError:
+                    raise
                 except ValueError as err:
                     raise InvalidSetting(name, value, str(err)) from None
             settings[name] = value
-        body(options_type(**settings), **values)
+        pipe_safe(body)(options_type(**settings), **values)
 
     run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in parameters}

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import torch
 
     from fomm_cli.models.model import FirstOrderModel
+    from fomm_cli.models.tpsmm.model import TPSMotionModel
 
 Pairs = Iterable[Pair]
 
@@ -36,7 +37,7 @@ def keyed_videos(folder: str | Path) -> dict[str, Path]:
     return keyed
 
 
-def evaluate_model(model: FirstOrderModel, dataset: str | Path, extractors: Extractors, *,
+def evaluate_model(model: FirstOrderModel | TPSMotionModel, dataset: str | Path, extractors: Extractors, *,
                    inputs: dict[str, str], device: str | torch.device = "cpu", batch_size: int = 8,
                    frame_shape: tuple[int, int] | None = None, save: Path | None = None,
                    reporter: Reporter | None = None) -> Report:

@@ -1,4 +1,4 @@
-"""Find the driving frame whose face pose best matches the source (``--find-best-frame``).
+"""Find the driving frame whose face pose best matches the source (the ``find_best_frame`` setting).
 
 Relative animation transfers motion measured from a reference driving frame, so starting from the frame
 that looks most like the source avoids a jump at the first output frame. Poses are compared through the

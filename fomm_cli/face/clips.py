@@ -1,8 +1,10 @@
-"""The core of ``fomm crop``: find face clips in videos and images, write them, or spell them as ffmpeg commands.
+"""The face side of ``fomm crop``: find face clips in videos and images, cut frames, spell ffmpeg commands.
 
-A video is scanned once (faces detected on every frame at a reduced size, linked into tubes by overlap);
-each tube long enough becomes a clip: one static square around the whole tube, cut from the tube's first
-to its last frame with the matching audio. A still image gives one crop per face.
+A video is scanned once (a full scan every ``FULL_SCAN_EVERY`` frames, the faces tracked on every frame in
+between, see ``fomm_cli.face.scan``), and the faces are linked into tubes by overlap; each tube long
+enough becomes a clip: one static square around the whole tube, cut from the tube's first to its last
+frame with the matching audio. A still image gives one crop per face. Output names and collisions are
+decided by the job (``fomm_cli.jobs.crop``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fomm_cli.face import DEFAULT_DETECT_SIZE, DEFAULT_INCREASE, DEFAULT_MIN_FRAMES
+from fomm_cli.face import DEFAULT_INCREASE, DEFAULT_MIN_FACE, DEFAULT_MIN_FRAMES
 from fomm_cli.face.backends import FaceBackend
 from fomm_cli.face.crop import (
     TubeTracker,
@@ -24,7 +26,11 @@ from fomm_cli.face.crop import (
     square_box,
     track_tubes,
 )
-from fomm_cli.progress import track
+from fomm_cli.face.scan import FaceScanner
+from fomm_cli.reporting import Reporter
+
+# Frames between two full scans of a video: a face entering the picture is found within 0.4 s at 25 fps.
+FULL_SCAN_EVERY = 10
 
 
 @dataclass(eq=False)  # numpy fields: compare values explicitly
@@ -79,10 +85,10 @@ class VideoScan:
 
 
 def find_image_faces(
-    image: np.ndarray, backend: FaceBackend, increase: float = DEFAULT_INCREASE, detect_size: int = DEFAULT_DETECT_SIZE
+    image: np.ndarray, backend: FaceBackend, increase: float = DEFAULT_INCREASE, min_face: float = DEFAULT_MIN_FACE
 ) -> list[FaceClip]:
     """One square crop per face of a still image, largest face first."""
-    return [FaceClip(square_box(face_box(f), image.shape, increase)) for f in backend.detect(image, detect_size)]
+    return [FaceClip(square_box(face_box(f), image.shape, increase)) for f in backend.detect(image, min_face)]
 
 
 def effective_min_frames(min_frames: int, num_frames: int) -> int:
@@ -95,24 +101,29 @@ def find_video_faces(
     backend: FaceBackend,
     increase: float = DEFAULT_INCREASE,
     min_frames: int = DEFAULT_MIN_FRAMES,
-    detect_size: int = DEFAULT_DETECT_SIZE,
-    quiet: bool = False,
+    min_face: float = DEFAULT_MIN_FACE,
+    reporter: Reporter | None = None,
 ) -> VideoScan:
     """Scan a video (file or frames folder) for face tubes; clips are ordered by start frame."""
     from fomm_cli.media.video import iter_frames, probe
 
+    reporter = reporter or Reporter()
     info = probe(path)
     shape: tuple[int, ...] = (info.height, info.width)  # replaced by the decoded frames' actual shape
     count = 0
+    scanner = FaceScanner(backend, min_face, full_every=FULL_SCAN_EVERY, track_every=1)
 
     def detections() -> Iterator[tuple[int, list[np.ndarray]]]:
         nonlocal count, shape
-        frames = track(iter_frames(path), f"detecting faces in {Path(path).name}", info.num_frames, quiet)
+        frames = reporter.track(iter_frames(path), f"finding faces in {Path(path).name}", info.num_frames)
         for index, frame in enumerate(frames):
             count, shape = index + 1, frame.shape
-            yield index, [face_box(face) for face in backend.detect(frame, detect_size)]
+            faces = scanner(index, frame)
+            if faces is not None:
+                yield index, [face_box(face) for face in faces]
 
-    tubes = track_tubes(detections(), TubeTracker())
+    # A face missed by one full scan (and no longer tracked) keeps its tube until the next one.
+    tubes = track_tubes(detections(), TubeTracker(max_gap=2 * FULL_SCAN_EVERY))
     threshold = effective_min_frames(min_frames, count)
     clips = [
         FaceClip(square_box(t.union(), shape, increase), t.start, t.end, info.fps)
@@ -137,7 +148,7 @@ def write_video_clips(
     outputs: list[Path],
     size: int,
     overwrite: bool = False,
-    quiet: bool = False,
+    reporter: Reporter | None = None,
 ) -> None:
     """Cut every clip of ``scan`` out of the video at ``path`` in one decoding pass (with its audio).
 
@@ -149,10 +160,11 @@ def write_video_clips(
     clips = scan.clips
     if not clips:
         return
+    reporter = reporter or Reporter()
     last = max(c.end_frame for c in clips)
     writers: dict[int, VideoWriter] = {}
     try:
-        for index, frame in enumerate(track(iter_frames(path), f"cutting {Path(path).name}", last + 1, quiet)):
+        for index, frame in enumerate(reporter.track(iter_frames(path), f"cutting {Path(path).name}", last + 1)):
             for k, clip in enumerate(clips):
                 if clip.start_frame == index:
                     writers[k] = VideoWriter(

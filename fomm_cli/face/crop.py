@@ -67,20 +67,22 @@ def square_box(box: np.ndarray, image_shape: Sequence[int], increase: float = DE
     return np.array([x1, y1, x1 + side, y1 + side], np.int64)
 
 
-def crop_and_resize(image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
-    """The ``box`` region of a uint8 H x W x 3 image resized to ``size`` x ``size``.
+def crop_and_resize(image: np.ndarray, box: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """The ``box`` region of a uint8 H x W x 3 image resized to ``size`` (an int for a square, or
+    (height, width): a non-square size stretches the square crop).
 
     ``box`` must be an integer box inside the image (as returned by :func:`square_box`).
     """
     import cv2
 
+    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     x1, y1, x2, y2 = (int(v) for v in box)
     if x1 < 0 or y1 < 0 or x2 > image.shape[1] or y2 > image.shape[0] or x2 <= x1 or y2 <= y1:
         raise ValueError(f"crop box {[x1, y1, x2, y2]} is not inside an image of shape {image.shape}")
     region = image[y1:y2, x1:x2]
     # INTER_AREA averages when shrinking (no aliasing); cubic keeps enlargements sharper.
-    interpolation = cv2.INTER_AREA if region.shape[0] >= size else cv2.INTER_CUBIC
-    return cv2.resize(region, (size, size), interpolation=interpolation)
+    interpolation = cv2.INTER_AREA if region.shape[0] >= max(height, width) else cv2.INTER_CUBIC
+    return cv2.resize(region, (width, height), interpolation=interpolation)
 
 
 def box_side(box: np.ndarray) -> float:

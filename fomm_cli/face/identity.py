@@ -8,23 +8,13 @@ not landmark detectors.
 
 from __future__ import annotations
 
-import functools
-from typing import Any
-
 import numpy as np
 
-from fomm_cli.face.backends import Face, check_image, dlib_model_path, dlib_rectangle, get_backend, import_dlib
+from fomm_cli.face.backends import Face, check_image
+from fomm_cli.face.dlib_backend import DlibBackend, dlib_model, dlib_rectangle
 
 # dlib's documented decision threshold for "same person" with this model.
 SAME_PERSON_DISTANCE = 0.6
-
-
-@functools.cache
-def _models() -> tuple[Any, Any]:
-    dlib = import_dlib()
-    predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
-    recognizer = dlib.face_recognition_model_v1(str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")))
-    return predictor, recognizer
 
 
 def face_descriptor(image: np.ndarray, face: Face | None = None) -> np.ndarray | None:
@@ -35,11 +25,12 @@ def face_descriptor(image: np.ndarray, face: Face | None = None) -> np.ndarray |
     """
     image = check_image(image)
     if face is None:
-        faces = get_backend("dlib").detect(image)
+        faces = DlibBackend().detect(image)
         if not faces:
             return None
         face = faces[0]
-    predictor, recognizer = _models()
+    predictor = dlib_model("shape_predictor", "shape_predictor_5_face_landmarks.dat")
+    recognizer = dlib_model("face_recognition_model_v1", "dlib_face_recognition_resnet_model_v1.dat")
     shape = predictor(image, dlib_rectangle(face.box))
     return np.asarray(recognizer.compute_face_descriptor(image, shape), dtype=np.float64)
 

@@ -56,6 +56,7 @@ class InfoOptions:
 class InfoSummary:
     path: str
     name: str | None
+    family: str
     format: str
     domain: str | None
     domain_from: str
@@ -77,7 +78,8 @@ def info(options: InfoOptions, reporter: Reporter | None = None) -> InfoSummary:
                              with_discriminator=True, reporter=reporter)
     config = loaded.model.config
     return InfoSummary(
-        path=str(loaded.path), name=loaded.name, format="fomm" if loaded.path.is_dir() else "official",
+        path=str(loaded.path), name=loaded.name, family=config.family,
+        format="fomm" if loaded.path.is_dir() else "official",
         domain=loaded.domain, domain_from=loaded.domain_from, model_params=config.to_official(),
         image_size=list(config.image_size), align_corners=config.align_corners,
         parameters={name: sum(p.numel() for p in part.parameters()) for name, part in loaded.model.parts().items()},

@@ -58,6 +58,8 @@ _FS_REASONS = ("No space left on device", "Disk quota exceeded", "File too large
 def split_level(line: str) -> tuple[str | None, str]:
     """A log line's level (with ``-loglevel level+...``) and its message without the ``[ctx @ 0x..]`` tag."""
     match = _PREFIX.match(line)
+    if match is None:
+        return None, line
     return match["level"], line[match.end():]
 
 
@@ -105,7 +107,8 @@ class FfmpegProcess:
         self.args = args
         self.proc = subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
                                      start_new_session=True)
-        self.log = LogReader(self.proc.stderr)  # type: ignore[arg-type]
+        assert self.proc.stderr is not None  # stderr=PIPE
+        self.log = LogReader(self.proc.stderr)
         self.killed = False
 
     def wait(self) -> int:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from fomm_cli.errors import InputError, InputNotFound, InvalidSetting
+from fomm_cli.fsutil import write_bytes_atomic
 
 
 def to_rgb8(image: np.ndarray) -> np.ndarray:
@@ -62,13 +62,7 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     ok, encoded = cv2.imencode(path.suffix or ".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
         raise InvalidSetting("output", str(path), "a file name with an image extension (.png, .jpg, .webp, ...)")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as file:  # not ndarray.tofile: its errors lose the errno (no space, too large)
-            file.write(encoded.tobytes())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes_atomic(path, encoded.tobytes())  # not ndarray.tofile: its errors lose the errno (no space)
 
 
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

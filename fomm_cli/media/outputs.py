@@ -88,14 +88,14 @@ def check_output(path: str | Path, format: str | None = None, overwrite: bool = 
     ``UnsafeOutput`` and ``OutputError`` (missing or read-only folder, name too long). Touches nothing
     except a probe file that it creates and removes in the output's folder.
     """
-    inputs = [Path(p) for p in inputs if p is not None and str(p) != STDOUT]
+    read = [Path(p) for p in inputs if p is not None and str(p) != STDOUT]
     if str(path) == STDOUT:
         fmt = output_format(path, format)
         _check_streamable(fmt, "writing to standard output")
         if os.isatty(1):
             raise UnsafeOutput(STDOUT, "standard output is a terminal; redirect it to a file or a pipe")
         stdout = os.fstat(1)
-        for item in inputs:
+        for item in read:
             if item.exists() and os.path.samestat(stdout, os.stat(item)):
                 raise UnsafeOutput(STDOUT, f"standard output is the input {item}")
         return OutputTarget(Path(STDOUT), fmt, "stdout", Path(STDOUT))
@@ -108,9 +108,9 @@ def check_output(path: str | Path, format: str | None = None, overwrite: bool = 
     except OSError as err:
         raise OutputError.from_os_error(path, err) from None
     if st is not None:
-        _check_not_input(path, inputs)
+        _check_not_input(path, read)
         if stat.S_ISDIR(st.st_mode):
-            return _existing_folder(path, format, overwrite, inputs)
+            return _existing_folder(path, format, overwrite, read)
         if stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode):
             fmt = format or SUFFIX_FORMATS.get(path.suffix.lower(), DEFAULT_STREAM_FORMAT)
             output_format(STDOUT, fmt)  # validates the name

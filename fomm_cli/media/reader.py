@@ -31,6 +31,7 @@ import numpy as np
 
 from fomm_cli.errors import InputError, InputNotFound, InvalidSetting
 from fomm_cli.fsutil import remove_path
+from fomm_cli.interrupts import deferred
 from fomm_cli.media import frame_files, is_image
 from fomm_cli.media.ffmpeg import FfmpegProcess, MediaHeader, describe, ffmpeg_exe, parse_header
 from fomm_cli.media.image import read_image, resize
@@ -121,7 +122,9 @@ class VideoSource:
             self._stdin = StdinStream()
             header = self._header(self._stdin.probe(), STDIN)
             if rereadable or (want_audio and header.has_audio):
-                self._spool = self._stdin.spool()
+                with deferred():  # a signal waits until the copy is remembered, so close() removes it
+                    self._spool = self._stdin.new_spool()
+                self._stdin.spool(self._spool)
                 self._stdin = None
                 self._file = self._spool
                 header = self._header(describe(self._spool), STDIN)
@@ -146,8 +149,8 @@ class VideoSource:
     def _video_info(self, header: MediaHeader) -> VideoInfo:
         if self._fps is not None:
             rate, origin = self._fps, "setting"
-        elif header.fps or header.tbr:
-            rate, origin = float(header.fps or header.tbr), "stream"  # type: ignore[arg-type]
+        elif (stream_rate := header.fps or header.tbr) is not None:
+            rate, origin = float(stream_rate), "stream"
         else:
             rate, origin = DEFAULT_FOLDER_FPS, "default"
         check_segment(self._start, self._end, rate)
@@ -231,14 +234,17 @@ class VideoSource:
         count = 0
         try:
             if self._stdin is not None:
-                self._stdin.feed(process.proc.stdin)  # type: ignore[arg-type]
+                assert process.proc.stdin is not None  # stdin=PIPE
+                self._stdin.feed(process.proc.stdin)
             process.log.output_ready.wait()
             if process.log.output_size is not None:
                 width, height = process.log.output_size
                 nbytes = width * height * 3
+                stdout = process.proc.stdout
+                assert stdout is not None  # stdout=PIPE
                 while True:
                     try:
-                        data = process.proc.stdout.read(nbytes)  # type: ignore[union-attr]
+                        data = stdout.read(nbytes)
                     except (OSError, ValueError):  # closed under us by close()
                         break
                     if len(data) < nbytes:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from fomm_cli.errors import OutputError
-from fomm_cli.fsutil import create_temp_file, remove_leftovers, remove_path
+from fomm_cli.fsutil import create_temp_file, remove_leftovers
 from fomm_cli.media.ffmpeg import FfmpegProcess, ffmpeg_exe
 
 _CHUNK = 1 << 16
@@ -77,14 +77,18 @@ class StdinStream:
             with contextlib.suppress(OSError):
                 pipe.close()
 
-    def spool(self) -> Path:
-        """All of stdin in a new temporary file (removed again on any error, ``Interrupted`` included)."""
+    @staticmethod
+    def new_spool() -> Path:
+        """A new empty temporary file to copy stdin into (``spool``); the caller removes it."""
         folder = Path(tempfile.gettempdir())
         remove_leftovers(folder)
         try:
-            path = create_temp_file(folder / "stdin", "spool")
+            return create_temp_file(folder / "stdin", "spool")
         except OSError as err:
             raise OutputError.from_os_error(folder / "stdin", err) from None
+
+    def spool(self, path: Path) -> None:
+        """Copy all of stdin into ``path`` (from ``new_spool``)."""
         try:
             with open(path, "wb") as out:
                 for chunk in self.prefix:
@@ -93,10 +97,5 @@ class StdinStream:
                 while not self.eof:
                     out.write(self._read())
         except OSError as err:
-            remove_path(path)
             reason = (err.strerror or type(err).__name__).lower()
             raise OutputError(path, f"cannot keep a copy of standard input: {reason}") from None
-        except BaseException:
-            remove_path(path)
-            raise
-        return path

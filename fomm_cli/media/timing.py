@@ -29,13 +29,17 @@ class TimePoint:
     frame: int | None = None
 
     def to_seconds(self, fps: float) -> float:
-        return self.seconds if self.seconds is not None else self.frame / fps  # type: ignore[operator]
+        if self.seconds is not None:
+            return self.seconds
+        assert self.frame is not None
+        return self.frame / fps
 
     def to_frame(self, fps: float) -> int:
         """The first frame at or after this point, at ``fps``."""
         if self.frame is not None:
             return self.frame
-        return math.ceil(self.seconds * fps - 1e-6)  # type: ignore[operator]
+        assert self.seconds is not None
+        return math.ceil(self.seconds * fps - 1e-6)
 
     def __str__(self) -> str:
         return f"{self.frame}f" if self.frame is not None else f"{self.seconds:g}s"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,10 +45,10 @@ def iter_frames(path: str | Path, size: tuple[int, int] | None = None, *, start:
         yield from source.frames()
 
 
-def read_frames(path: str | Path, size: tuple[int, int] | None = None, **settings: object) -> np.ndarray:
+def read_frames(path: str | Path, size: tuple[int, int] | None = None, **settings: Any) -> np.ndarray:
     """All frames at once, T x H x W x 3 (for short clips and tests; the pipeline streams). ``settings``:
     the keyword arguments of ``iter_frames``."""
-    frames = list(iter_frames(path, size, **settings))  # type: ignore[arg-type]
+    frames = list(iter_frames(path, size, **settings))
     if not frames:
         raise InputError(path, "video has no frames")
     return np.stack(frames)

@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -40,6 +40,7 @@ from fomm_cli.fsutil import (
     remove_leftovers,
     remove_path,
 )
+from fomm_cli.interrupts import deferred
 from fomm_cli.media.ffmpeg import FfmpegProcess, ffmpeg_exe
 from fomm_cli.media.image import write_image
 from fomm_cli.media.outputs import FRAME_NAME, FRAMES_MARKER, check_output, frames_folder_problem
@@ -84,7 +85,8 @@ class VideoWriter:
         self._tmp: Path | None = None  # the file or folder being written (None: written in place)
         self._scratch: Path | None = None  # GIF: lossless frames and palette
         try:
-            self._prepare()
+            with deferred():  # a signal waits until the temporary output is created and remembered
+                self._prepare()
         except OSError as err:
             self.abort()
             raise OutputError.from_os_error(self.path, err) from None
@@ -309,9 +311,9 @@ def _fs_error(path: Path, err: OSError) -> OutputError:
     return OutputError.from_os_error(path, err)
 
 
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, **kwargs: object) -> Path:
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, **kwargs: Any) -> Path:
     """Write an iterable of uint8 frames (see ``VideoWriter`` for the options)."""
-    with VideoWriter(path, fps, **kwargs) as writer:  # type: ignore[arg-type]
+    with VideoWriter(path, fps, **kwargs) as writer:
         for frame in frames:
             writer.write(frame)
     return writer.path

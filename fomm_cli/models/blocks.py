@@ -29,6 +29,8 @@ class AntiAliasDownsample(nn.Module):
     sigma = (1 / scale - 1) / 2 and k = 2 round(4 sigma) + 1.
     """
 
+    weight: torch.Tensor
+
     def __init__(self, channels: int, scale: float) -> None:
         super().__init__()
         sigma = (1 / scale - 1) / 2
@@ -56,7 +58,7 @@ class ResBlock2d(nn.Module):
         self.conv1 = nn.Conv2d(features, features, kernel_size, padding=padding)
         self.conv2 = nn.Conv2d(features, features, kernel_size, padding=padding)
         self.norm1 = nn.BatchNorm2d(features, affine=True)
-        self.norm2 = nn.BatchNorm2d(features, affine=True)
+        self.norm2: nn.Module = nn.BatchNorm2d(features, affine=True)  # folded away for inference
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(F.relu(self.norm1(x)))
@@ -70,7 +72,7 @@ class UpBlock2d(nn.Module):
     def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
-        self.norm = nn.BatchNorm2d(out_features, affine=True)
+        self.norm: nn.Module = nn.BatchNorm2d(out_features, affine=True)  # folded away for inference
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.interpolate(x, scale_factor=2)
@@ -83,7 +85,7 @@ class DownBlock2d(nn.Module):
     def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
-        self.norm = nn.BatchNorm2d(out_features, affine=True)
+        self.norm: nn.Module = nn.BatchNorm2d(out_features, affine=True)  # folded away for inference
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(F.relu(self.norm(self.conv(x))), 2)
@@ -95,7 +97,7 @@ class SameBlock2d(nn.Module):
     def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
-        self.norm = nn.BatchNorm2d(out_features, affine=True)
+        self.norm: nn.Module = nn.BatchNorm2d(out_features, affine=True)  # folded away for inference
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.norm(self.conv(x)))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,7 @@ from fomm_cli.models.model import FirstOrderModel
 @torch.no_grad()
 def fold_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> None:
     """conv <- norm(conv(.)) for a BatchNorm in eval mode (running statistics)."""
+    assert norm.running_mean is not None and norm.running_var is not None  # track_running_stats, as built
     scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
     conv.weight.mul_(scale.view(-1, 1, 1, 1))
     bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
@@ -48,6 +50,12 @@ def fold_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> None:
 _PHASE_TAPS = {0: ((0,), (1, 2)), 1: ((0, 1), (2,))}
 
 
+class ConvBlock(Protocol):
+    """A block whose first step is ``conv`` (FOMM's and TPSMM's up blocks)."""
+
+    conv: nn.Conv2d
+
+
 class SubpixelUpBlock(nn.Module):
     """An ``UpBlock2d`` (with its norm already folded) computed at the input resolution.
 
@@ -57,8 +65,9 @@ class SubpixelUpBlock(nn.Module):
     (a, b)), and one strided copy interleaves them into a channels-last result.
     """
 
-    def __init__(self, block: UpBlock2d) -> None:
+    def __init__(self, block: ConvBlock) -> None:
         super().__init__()
+        assert block.conv.bias is not None
         weight, bias = block.conv.weight.detach(), block.conv.bias.detach()
         phases = []
         for a in (0, 1):
@@ -71,7 +80,8 @@ class SubpixelUpBlock(nn.Module):
         self.bias = nn.Parameter(bias.repeat(4), requires_grad=False)
         self.out_features = weight.shape[0]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def upsampled_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """conv3x3(upsample2x(x)) before the activation: B x out x 2H x 2W, channels-last in memory."""
         out = self.out_features
         y = F.conv2d(F.pad(x, (1, 1, 1, 1)), self.weight, self.bias)  # B x 4 out x (H + 1) x (W + 1)
         n, _, h, w = y.shape
@@ -79,7 +89,10 @@ class SubpixelUpBlock(nn.Module):
         result = y.new_empty(n, h, 2, w, 2, out)
         for index, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
             result[:, :, a, :, b, :] = y[:, index * out:(index + 1) * out, a:a + h, b:b + w].permute(0, 2, 3, 1)
-        return F.relu_(result.view(n, 2 * h, 2 * w, out)).permute(0, 3, 1, 2)
+        return result.view(n, 2 * h, 2 * w, out).permute(0, 3, 1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu_(self.upsampled_conv(x))
 
 
 def prepare_for_inference(model: FirstOrderModel, device: torch.device, channels_last: bool) -> FirstOrderModel:
@@ -100,7 +113,7 @@ def prepare_for_inference(model: FirstOrderModel, device: torch.device, channels
                 setattr(parent, name, SubpixelUpBlock(child))
     model = model.to(device)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub lacks it
     return model
 
 
@@ -128,7 +141,7 @@ class FommEngine:
         if precision != "fp32":
             self.model.to(torch.bfloat16 if precision == "bf16" else torch.float16)
         self.device = device
-        self.image_size = tuple(model.config.image_size)
+        self.image_size = (int(model.config.image_size[0]), int(model.config.image_size[1]))
 
     def keypoints(self, images: torch.Tensor) -> Keypoints:
         return self.model.kp_detector(images)

@@ -36,6 +36,7 @@ class KeypointDetector(nn.Module):
                                                         kernel_size=7, padding=pad)
             # Start from identity jacobians: training begins as a zero-order (translation) model.
             nn.init.zeros_(self.jacobian.weight)
+            assert self.jacobian.bias is not None
             with torch.no_grad():
                 self.jacobian.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 1.0] * self.num_jacobian_maps))
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -25,7 +26,7 @@ class Keypoints:
     def __len__(self) -> int:
         return self.value.shape[0]
 
-    def to(self, *args: object, **kwargs: object) -> Keypoints:
+    def to(self, *args: Any, **kwargs: Any) -> Keypoints:
         jac = None if self.jacobian is None else self.jacobian.to(*args, **kwargs)
         return Keypoints(self.value.to(*args, **kwargs), jac)
 

@@ -13,7 +13,7 @@ from fomm_cli.models.generator import OcclusionAwareGenerator
 from fomm_cli.models.keypoint_detector import KeypointDetector
 
 if TYPE_CHECKING:
-    from fomm_cli.models.inference import FommEngine
+    from fomm_cli.animate import InferenceEngine
 
 # Sub-modules in the order (and under the names) the official checkpoints store them.
 PARTS = ("generator", "kp_detector", "discriminator")
@@ -35,7 +35,7 @@ class FirstOrderModel(nn.Module):
         return {name: getattr(self, name) for name in PARTS if getattr(self, name) is not None}
 
     def for_inference(self, device: torch.device, *, precision: str = "fp32",
-                      channels_last: bool = True) -> FommEngine:
+                      channels_last: bool = True) -> InferenceEngine:
         """An inference engine on a rewritten copy of this model (see ``fomm_cli.animate.Animator``)."""
         from fomm_cli.models.inference import FommEngine
 

@@ -27,6 +27,9 @@ class Vgg19Features(nn.Module):
     with 64, 128, 256, 512, 512 channels at scales 1, 1/2, 1/4, 1/8, 1/16.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -54,7 +57,7 @@ class Vgg19Features(nn.Module):
         taps = []
         start = 0
         for end in TAPS[:num_taps]:
-            for layer in self.features[start:end + 1]:
+            for layer in list(self.features)[start:end + 1]:
                 out = layer(out)
             taps.append(out)
             start = end + 1

@@ -21,6 +21,7 @@ import torch
 
 from fomm_cli.datasets import split_folder
 from fomm_cli.errors import CheckpointError, FommError, Interrupted, last_line
+from fomm_cli.fsutil import write_bytes_atomic
 from fomm_cli.reporting import Reporter
 from fomm_cli.train import checkpointing, distributed, run_folder
 from fomm_cli.train.config import TrainConfig
@@ -134,7 +135,7 @@ def _run(config: TrainConfig, settings: RunSettings, step: TrainingStep, rng: to
     resumed_from = current if last is not None else None
     logbook = None
     if info.main:
-        run_folder.write_text_atomic(run_dir / "config.yaml", config.to_yaml())
+        write_bytes_atomic(run_dir / "config.yaml", config.to_yaml().encode())
         run_folder.truncate_log(run_dir / "log.jsonl", current)
         logbook = Logbook(run_dir, config.visualizer, run_folder.read_log(run_dir / "log.jsonl"))
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fomm_cli.errors import FommError, InvalidSetting, MissingSetting, OutputExists, UnsafeOutput
+from fomm_cli.fsutil import write_bytes_atomic
 from fomm_cli.train.config import TrainConfig
 
 LOCK_NAME = ".lock"
@@ -142,12 +143,6 @@ def remove_partial(run_dir: Path) -> None:
                     shutil.rmtree(path, ignore_errors=True)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def truncate_log(log_path: Path, step: int) -> None:
     """Drop log lines past ``step`` (written by a run that died after its last checkpoint)."""
     if not log_path.is_file():
@@ -159,7 +154,7 @@ def truncate_log(log_path: Path, step: int) -> None:
                 kept.append(line)
         except json.JSONDecodeError:  # a line cut short by the kill
             continue
-    write_text_atomic(log_path, "".join(f"{line}\n" for line in kept))
+    write_bytes_atomic(log_path, "".join(f"{line}\n" for line in kept).encode())
 
 
 def read_log(log_path: Path) -> list[dict[str, Any]]:
