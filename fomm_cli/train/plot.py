@@ -89,5 +89,5 @@ def _draw_panel(panel: np.ndarray, name: str, runs: Mapping[str, Series], smooth
         cv2.polylines(panel, [to_pixels(s, v)], False, color, 1, cv2.LINE_AA)
         if len(curves) > 1 or label:
             y = top + 14 + 14 * i
-            cv2.line(panel, (width - right - 150, y - 4), (width - right - 132, y - 4), color, 2)
-            cv2.putText(panel, label[:22], (width - right - 128, y), _FONT, 0.38, _BLACK, 1, cv2.LINE_AA)
+            cv2.line(panel, (width - right - 175, y - 4), (width - right - 157, y - 4), color, 2)
+            cv2.putText(panel, label[:26], (width - right - 153, y), _FONT, 0.38, _BLACK, 1, cv2.LINE_AA)
