@@ -46,3 +46,30 @@ def driving_video(path: Path, repeat: int = 2, fps: float = 10, audio: bool = Fa
                     str(path)], check=True)
     silent.unlink()
     return path
+
+
+# torchvision's VGG-19 ``features`` up to relu5_1, written out here rather than taken from the module under test:
+# (index in ``features``, input channels, output channels) of each 3x3 convolution.
+VGG19_CONVS = ((0, 3, 64), (2, 64, 64), (5, 64, 128), (7, 128, 128), (10, 128, 256), (12, 256, 256),
+               (14, 256, 256), (16, 256, 256), (19, 256, 512), (21, 512, 512), (23, 512, 512), (25, 512, 512),
+               (28, 512, 512))
+
+
+def random_vgg19_state(seed: int = 0) -> dict:
+    """Seeded random VGG-19 trunk weights with torchvision's names (``features.<i>.weight`` / ``.bias``).
+
+    Drawn in layer order from ``torch.Generator().manual_seed(seed)``: weights He-normal
+    (std sqrt(2 / fan_in), so activations keep their scale through 13 layers), then biases N(0, 0.01).
+    The training parity fixture was made with these weights in the reference's ``Vgg19``.
+    """
+    import math
+
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for index, cin, cout in VGG19_CONVS:
+        weight = torch.randn(cout, cin, 3, 3, generator=generator) * math.sqrt(2 / (cin * 9))
+        state[f"features.{index}.weight"] = weight
+        state[f"features.{index}.bias"] = 0.01 * torch.randn(cout, generator=generator)
+    return state

@@ -7,6 +7,7 @@ import pytest
 
 from fomm_cli.evaluate import metrics
 from fomm_cli.evaluate.extractors import FaceExtractors
+from fomm_cli.evaluate.reconstruct import Pair
 from fomm_cli.evaluate.scoring import score_video, summarize
 
 skimage_data = pytest.importorskip("skimage.data")
@@ -41,7 +42,7 @@ def other_face() -> np.ndarray:
 
 def test_video_against_itself_scores_zero(photo: np.ndarray, extractors: FaceExtractors) -> None:
     video = clip(photo)
-    scores = score_video("self", zip(video, video, strict=True), extractors)
+    scores = score_video("self", (Pair(r, g) for r, g in zip(video, video, strict=True)), extractors)
     report = summarize("face", {}, [scores], extractors)
     assert report.metrics["l1"].value == 0
     assert report.metrics["akd"].value == 0 and report.metrics["akd"].frames == len(video)
@@ -53,7 +54,7 @@ def test_video_against_itself_scores_zero(photo: np.ndarray, extractors: FaceExt
 def test_akd_of_a_shifted_video_matches_the_shift(photo: np.ndarray, extractors: FaceExtractors,
                                                   shift: int) -> None:
     real, shifted = clip(photo), clip(photo, shift)
-    scores = score_video("shift", zip(real, shifted, strict=True), extractors)
+    scores = score_video("shift", (Pair(r, g) for r, g in zip(real, shifted, strict=True)), extractors)
     # Only x moves: per frame (|dx| + |dy|) averaged over the 136 coordinates = (shift + 0) / 2.
     akd, frames = metrics.pooled_mean(scores.per_frame["akd"])
     assert frames == len(real)
@@ -75,13 +76,13 @@ def test_aed_is_clearly_positive_for_another_person(photo: np.ndarray, extractor
 def test_frames_without_a_face_are_skipped_not_guessed(photo: np.ndarray, extractors: FaceExtractors) -> None:
     real = clip(photo, frames=2)
     blank = [np.full_like(real[0], 127)] * 2
-    scores = score_video("lost", zip(real, blank, strict=True), extractors)
+    scores = score_video("lost", (Pair(r, g) for r, g in zip(real, blank, strict=True)), extractors)
     report = summarize("face", {}, [scores], extractors)
     # no generated face: AKD skips the frames (cmp_kp.py) and says why ...
     assert report.metrics["akd"].value is None and "both" in report.metrics["akd"].reason
     # ... while AED is taken in the real face's box, so a lost face is penalised
     assert report.metrics["aed"].frames == 2 and report.metrics["aed"].value > 0
-    scores = score_video("no face", zip(blank, blank, strict=True), extractors)
+    scores = score_video("no face", (Pair(r, g) for r, g in zip(blank, blank, strict=True)), extractors)
     report = summarize("face", {}, [scores], extractors)
     assert report.metrics["aed"].value is None and "no face" in report.metrics["aed"].reason
     assert report.metrics["l1"].value == 0

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fomm_cli.errors import FommError
+from fomm_cli.datasets import split_strip, video_key
+from fomm_cli.errors import FommError, InputError
 from fomm_cli.evaluate.pipeline import keyed_videos
-from fomm_cli.evaluate.reconstruct import iter_video, list_videos, parse_frame_shape, split_strip, video_key
+from fomm_cli.evaluate.reconstruct import iter_video, list_videos, parse_frame_shape
 from fomm_cli.media.image import write_image
 
 
@@ -24,7 +25,7 @@ def test_strip_round_trip_and_frame_shape(tmp_path: Path) -> None:
     write_image(tmp_path / "a.png", strip)
     np.testing.assert_array_equal(np.stack(list(iter_video(tmp_path / "a.png", (8, 6)))), frames)
     # default: square frames as tall as the strip, which 18 px do not divide into
-    with pytest.raises(FommError, match="--frame-shape"):
+    with pytest.raises(InputError, match="frame shape"):
         list(iter_video(tmp_path / "a.png"))
     square = _frames(4)
     np.testing.assert_array_equal(split_strip(np.concatenate(list(square), axis=1), None), square)
@@ -56,7 +57,7 @@ def test_list_videos_uses_test_split_and_refuses_duplicates(tmp_path: Path) -> N
     with pytest.raises(FommError, match="same video name"):
         keyed_videos(tmp_path)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FommError, match="no videos"):
+    with pytest.raises(FommError, match="holds no videos"):
         list_videos(tmp_path / "empty")
 
 

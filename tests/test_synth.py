@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from fomm_cli.errors import FommError, SettingsError
+from fomm_cli.errors import InvalidSetting, OutputExists, SettingsError
 from fomm_cli.synth import (
     FaceParams,
     FaceRenderer,
@@ -109,9 +109,10 @@ def _listing(root: Path) -> list[str]:
 
 def test_write_dataset_png_layout_and_exact_frames(tmp_path: Path) -> None:
     root = tmp_path / "faces"
-    summary = write_dataset(root, 3, 1, 8, 64, seed=1, fmt="png", clips_per_identity=2, quiet=True)
-    assert summary["train_videos"] == 3 and summary["test_videos"] == 1
-    assert summary["train_identities"] == 2 and summary["test_identities"] == 1
+    summary = write_dataset(root, 3, 1, 8, 64, seed=1, fmt="png", clips_per_identity=2)
+    assert summary.train_videos == 3 and summary.test_videos == 1
+    assert summary.train_identities == 2 and summary.test_identities == 1
+    assert summary.manifest == root / "synth.json" and summary.to_json()["manifest"] == str(root / "synth.json")
     assert sorted(p.name for p in (root / "train").iterdir()) == ["id0000#000", "id0000#001", "id0001#000"]
     assert [p.name for p in (root / "test").iterdir()] == ["id0002#000"]
     frames = sorted(p.name for p in (root / "train" / "id0001#000").iterdir())
@@ -128,7 +129,7 @@ def test_write_dataset_png_layout_and_exact_frames(tmp_path: Path) -> None:
 
 def test_write_dataset_mp4_and_refusals(tmp_path: Path) -> None:
     root = tmp_path / "faces"
-    write_dataset(root, 2, 1, 8, 64, seed=2, fmt="mp4", quiet=True)
+    write_dataset(root, 2, 1, 8, 64, seed=2, fmt="mp4")
     assert sorted(p.name for p in (root / "train").iterdir()) == ["id0000#000.mp4", "id0000#001.mp4"]
     from fomm_cli.media.video import read_frames
 
@@ -138,11 +139,11 @@ def test_write_dataset_mp4_and_refusals(tmp_path: Path) -> None:
     assert decoded.shape == expected.shape
     assert np.abs(decoded.astype(np.float32) - expected).mean() < 6.0
     before = _listing(root)
-    with pytest.raises(FommError, match="not an empty folder"):
-        write_dataset(root, 1, 0, 2, 32, seed=0, quiet=True)
+    with pytest.raises(OutputExists):
+        write_dataset(root, 1, 0, 2, 32, seed=0)
     assert _listing(root) == before
-    with pytest.raises(SettingsError):
-        write_dataset(tmp_path / "odd", 1, 0, 2, 33, seed=0, fmt="mp4", quiet=True)
+    with pytest.raises(InvalidSetting, match="size must be even for mp4"):
+        write_dataset(tmp_path / "odd", 1, 0, 2, 33, seed=0, fmt="mp4")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces"]
 
 
@@ -160,15 +161,14 @@ def test_cli_synth(tmp_path: Path) -> None:
 
     refused = runner.invoke(app, args)
     assert refused.exit_code != 0
-    assert isinstance(refused.exception, FommError)
-    assert "\n" not in str(refused.exception) and "-y" in str(refused.exception)
+    assert isinstance(refused.exception, OutputExists) and refused.exception.path == out
 
     again = runner.invoke(app, [*args, "--seed", "3", "-y"])
     assert again.exit_code == 0, again.output
-    assert "Wrote 2 train and 1 test videos" in again.stdout
+    assert "wrote 2 train and 1 test videos" in again.output and again.stdout == ""
 
     bad = runner.invoke(app, [*args, "--format", "gif", "-y"])
-    assert bad.exit_code == 2
+    assert isinstance(bad.exception, InvalidSetting) and bad.exception.setting == "format"
 
 
 def test_fomm_entry_point_refuses_non_empty_out_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -179,5 +179,5 @@ def test_fomm_entry_point_refuses_non_empty_out_in_one_line(tmp_path: Path, caps
         main(["data", "synth", str(tmp_path), "--videos", "1", "--frames", "2"])
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "not an empty folder" in err
+    assert err.count("\n") == 1 and "exists" in err
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import yaml
 
-from fomm_cli.errors import FommError
+from fomm_cli.datasets import scan_videos, split_strip
+from fomm_cli.errors import FommError, InputError, InputNotFound
 from fomm_cli.media.image import write_image
 from fomm_cli.media.video import write_video
 from fomm_cli.train.augment import augment
 from fomm_cli.train.config import AugmentationConfig, CropParams, FlipParams, JitterParams, ResizeParams
-from fomm_cli.train.data import EpochSampler, PairDataset, scan_videos, split_strip
+from fomm_cli.train.data import EpochSampler, PairDataset
 
 # -- builders shared by the train tests --------------------------------------------------------------------
 
@@ -180,17 +181,37 @@ def test_a_dataset_without_readable_videos_is_a_clear_error(tmp_path):
     with pytest.warns(RuntimeWarning), pytest.raises(FommError, match="no readable videos"):
         dataset[(0, 0, 0)]
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FommError, match="contains no videos"):
+    with pytest.raises(InputError, match="holds no videos"):
         PairDataset(tmp_path / "empty", [16, 16, 3], False, AugmentationConfig())
-    with pytest.raises(FommError, match="no such dataset folder"):
+    with pytest.raises(InputNotFound, match="dataset folder not found"):
         PairDataset(tmp_path / "missing", [16, 16, 3], False, AugmentationConfig())
 
 
 def test_strip_split_and_bad_strip_shapes():
     video = moving_shapes(3, 5, 16)
-    assert np.array_equal(split_strip(np.concatenate(list(video), axis=1), 16, 16), video)
-    with pytest.raises(ValueError, match="not a strip"):
-        split_strip(np.zeros((16, 40, 3), np.uint8), 16, 16)
+    assert np.array_equal(split_strip(np.concatenate(list(video), axis=1), (16, 16)), video)
+    with pytest.raises(InputError, match="a 40x16 strip cannot be cut into 16x16 frames"):
+        split_strip(np.zeros((16, 40, 3), np.uint8), (16, 16))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".tiff", ".webp", ".jpg"])
+def test_training_and_evaluation_read_the_same_strips(tmp_path, suffix):
+    """One listing and one strip rule: every image format fomm reads is a strip for both commands."""
+    from fomm_cli.evaluate.reconstruct import iter_video, list_videos
+
+    video = moving_shapes(4, 3, 16)
+    for split in ("train", "test"):
+        (tmp_path / split).mkdir()
+        write_image(tmp_path / split / f"clip{suffix}", np.concatenate(list(video), axis=1))
+    train = scan_videos(tmp_path / "train")
+    assert [(e.path.name, e.kind) for e in train] == [(f"clip{suffix}", "strip")]
+    assert [p.name for p in list_videos(tmp_path)] == [f"clip{suffix}"]  # the dataset root means its test/
+    evaluated = np.stack(list(iter_video(tmp_path / "test" / f"clip{suffix}", (16, 16))))
+    pair = PairDataset(tmp_path / "train", [16, 16, 3], False, AugmentationConfig())[(0, 0, 0)]
+    assert evaluated.shape == (3, 16, 16, 3) and tuple(pair["source"].shape) == (3, 16, 16)
+    if suffix in (".png", ".bmp", ".tiff"):  # lossless: both read the frames exactly
+        assert np.array_equal(evaluated, video)
+        assert any(np.array_equal(pair["source"].permute(1, 2, 0).numpy(), frame) for frame in video)
 
 
 def test_sampler_shards_epochs_and_resumes_mid_epoch():

@@ -21,7 +21,10 @@ from fomm_cli.config import ModelConfig
 from fomm_cli.models.model import FirstOrderModel
 from fomm_cli.train.config import TrainConfig
 
+from . import test_train_checkpointing
 from .test_train_data import write_dataset, write_tiny_config
+
+live_run = test_train_checkpointing.live_run  # a fixture: a run folder whose lock another process holds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +81,7 @@ def wait_for(condition, timeout: float = 120.0) -> None:
 @pytest.mark.slow
 def test_tiny_config_learns_and_yields_a_usable_model(tmp_path, capsys, data, tiny):
     run = tmp_path / "run"
-    code, out, err = fomm(capsys, "train", "-c", tiny, "--data", data, "-o", run, "--perceptual", "l1",
+    code, out, err = fomm(capsys, "train", "--config", tiny, "--data", data, "-o", run, "--perceptual", "l1",
                           "--max-steps", 100, "--checkpoint-every", 40, "--visualize-every", 50, "--keep", 2,
                           "--workers", 1, "--json")
     assert code == 0, err
@@ -118,19 +121,20 @@ def test_a_used_run_folder_needs_resume_or_y(tmp_path, capsys, data, tiny):
     run = tmp_path / "run"
     run.mkdir()
     (run / "notes.txt").write_text("mine")
-    args = ["train", "-c", tiny, "--data", data, "-o", run, "--perceptual", "l1", "--max-steps", 1, "--workers", 0]
+    args = ["train", "--config", tiny, "--data", data, "-o", run, "--perceptual", "l1", "--max-steps", 1,
+            "--workers", 0]
     code, _, err = fomm(capsys, *args)
-    assert code == 1 and "is not empty" in err and "--resume" in err
+    assert code == 1 and "exists" in err and not (run / "config.yaml").exists()
     code, _, err = fomm(capsys, *args, "-y")
     assert code == 0, err
     assert (run / "notes.txt").read_text() == "mine" and (run / "model").is_dir()
     code, _, err = fomm(capsys, "train", "-o", run, "--resume", "-y")
-    assert code == 2 and "exclude" in err
+    assert code == 2 and "resum" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.slow
 def test_kill_9_then_resume_continues_from_the_last_checkpoint_exactly(tmp_path, data, tiny):
-    common = ["-c", tiny, "--data", data, "--perceptual", "l1", "--checkpoint-every", 4, "--workers", 1, "--json"]
+    common = ["--config", tiny, "--data", data, "--perceptual", "l1", "--checkpoint-every", 4, "--workers", 1, "--json"]
     reference = fomm_process("train", *common, "-o", tmp_path / "reference", "--max-steps", 16)
     victim = fomm_process("train", *common, "-o", tmp_path / "victim", "--max-steps", 1000)
     wait_for(lambda: (tmp_path / "victim" / "checkpoints" / "step-0000008").is_dir())
@@ -154,13 +158,13 @@ def test_kill_9_then_resume_continues_from_the_last_checkpoint_exactly(tmp_path,
 @pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_stops(tmp_path, data, tiny):
     run = tmp_path / "run"
-    proc = fomm_process("train", "-c", tiny, "--data", data, "-o", run, "--perceptual", "l1", "--max-steps", 1000,
+    proc = fomm_process("train", "--config", tiny, "--data", data, "-o", run, "--perceptual", "l1", "--max-steps", 1000,
                         "--checkpoint-every", 1000, "--workers", 0)
     wait_for(lambda: (run / "log.jsonl").is_file() and len((run / "log.jsonl").read_text().splitlines()) >= 3)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "checkpoint saved" in err and "--resume" in err
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "checkpoint saved" in err and "resume" in err
     stopped_at = logged_steps(run)[-1]["step"]
     assert [p.name for p in (run / "checkpoints").iterdir()] == [f"step-{stopped_at:07d}"]
 
@@ -170,7 +174,7 @@ def test_adversarial_config_trains_and_init_from_keeps_a_frozen_detector(tmp_pat
     start = FirstOrderModel(ModelConfig.from_yaml(config))
     save_pretrained(start, tmp_path / "start")
     run = tmp_path / "run"
-    code, out, err = fomm(capsys, "train", "-c", config, "--data", data, "-o", run, "--perceptual", "l1",
+    code, out, err = fomm(capsys, "train", "--config", config, "--data", data, "-o", run, "--perceptual", "l1",
                           "--max-steps", 3, "--workers", 0, "--init-from", tmp_path / "start", "--json")
     assert code == 0, err
     losses = json.loads(out)["losses"]
@@ -185,11 +189,11 @@ def test_adversarial_config_trains_and_init_from_keeps_a_frozen_detector(tmp_pat
 
 RANK_HASH = '''
 import hashlib, os, sys
-import fomm_cli.train.trainer as trainer_module
 from fomm_cli.cli.app import main
+from fomm_cli.train import families
 
-trainers, initial = [], []
-original = trainer_module.Trainer.__init__
+steps, initial = [], []
+original = families.STEPS["fomm"]
 
 
 def digest(model):
@@ -200,17 +204,18 @@ def digest(model):
     return h.hexdigest()
 
 
-def capture(self, *args, **kwargs):
-    original(self, *args, **kwargs)
-    trainers.append(self)
-    initial.append(digest(self.model))
+def capture(*args, **kwargs):
+    step = original(*args, **kwargs)
+    steps.append(step)
+    initial.append(digest(step.model))
+    return step
 
 
 if __name__ == "__main__":  # data workers start by re-importing this script
-    trainer_module.Trainer.__init__ = capture
+    families.STEPS["fomm"] = capture
     main(sys.argv[2:])
     with open(os.path.join(sys.argv[1], "rank%s.json" % os.environ["RANK"]), "w") as fh:
-        fh.write('{"initial": "%s", "final": "%s"}' % (initial[0], digest(trainers[0].model)))
+        fh.write('{"initial": "%s", "final": "%s"}' % (initial[0], digest(steps[0].model)))
 '''
 
 
@@ -223,7 +228,7 @@ def test_torchrun_two_processes_keep_parameters_in_sync(tmp_path, data):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-         str(tmp_path), "train", "-c", str(config), "--data", str(data), "-o", str(run), "--perceptual", "l1",
+         str(tmp_path), "train", "--config", str(config), "--data", str(data), "-o", str(run), "--perceptual", "l1",
          "--max-steps", "6", "--checkpoint-every", "3", "--workers", "1", "--device", "cpu", "--json"],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -234,3 +239,48 @@ def test_torchrun_two_processes_keep_parameters_in_sync(tmp_path, data):
     assert ranks[0]["final"] == ranks[1]["final"] != ranks[0]["initial"]  # trained, on different data, in sync
     assert [r["step"] for r in logged_steps(run)] == list(range(1, 7))  # one writer
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-0000003", "step-0000006"]
+
+
+FOMM = Path(sys.executable).parent / "fomm"
+
+
+def test_y_on_a_live_run_is_refused_and_leaves_it_untouched(tmp_path, data, tiny, live_run):
+    before = sorted(str(p.relative_to(live_run)) for p in live_run.rglob("*"))
+    result = subprocess.run([str(a) for a in (FOMM, "train", "--config", tiny, "--data", data, "-o", live_run, "-y",
+                                              "--perceptual", "l1", "--max-steps", 1, "--workers", 0)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pid 4242" in lines[0] and "training in it" in lines[0], result.stderr
+    assert sorted(str(p.relative_to(live_run)) for p in live_run.rglob("*")) == before
+    assert (live_run / "config.yaml").read_text() == "mine"
+
+
+def test_the_lock_comes_before_any_deletion(tmp_path, data, tiny, live_run, monkeypatch):
+    """Even when the live run appears after the early check (a race), the lock refuses before -y deletes."""
+    from fomm_cli.errors import UnsafeOutput
+    from fomm_cli.jobs import train as job
+    from fomm_cli.train import run_folder
+
+    monkeypatch.setattr(run_folder, "check", lambda *args: None)
+    options = job.Options(live_run, str(tiny), data, overwrite=True, perceptual="l1", max_steps=1, workers=0)
+    with pytest.raises(UnsafeOutput, match="pid 4242"):
+        job.run(options)
+    assert (live_run / "config.yaml").read_text() == "mine"
+    assert (live_run / "checkpoints" / "step-0000010" / "model.safetensors").read_bytes() == b"weights"
+
+
+def test_resume_skips_a_damaged_checkpoint_and_says_so(tmp_path, data, tiny):
+    from fomm_cli.jobs import train as job
+    from fomm_cli.reporting import Reporter
+
+    run = tmp_path / "run"
+    common = {"perceptual": "l1", "workers": 0}
+    job.run(job.Options(run, str(tiny), data, max_steps=4, checkpoint_every=2, **common))
+    (run / "checkpoints" / "step-0000004" / "training_state.pt").write_bytes(b"damaged")
+    reporter = Reporter()
+    summary = job.run(job.Options(run, resume=True, max_steps=5, **common), reporter)
+    assert summary.resumed_from == 2 and summary.steps == 5
+    assert len(reporter.warnings) == 1 and summary.warnings == reporter.warnings
+    assert reporter.warnings[0].startswith("skipped checkpoint step-0000004, which does not load")
+    assert [r["step"] for r in logged_steps(run)] == [1, 2, 3, 4, 5]

@@ -12,23 +12,32 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from fomm_cli.errors import FommError
+from fomm_cli.errors import FommError, InputNotFound
 from fomm_cli.models.vgg import IMAGENET_MEAN, Vgg19Features, select_vgg19_weights
 from fomm_cli.train.vgg_weights import HUB_FILE, HUB_REPO, TORCHVISION_FILE, find_vgg19_weights, load_vgg19
 
+from .helpers import VGG19_CONVS
 from .test_train_data import write_dataset, write_tiny_config
+
+# torchvision's full ``features`` block goes on after relu5_1 (conv5_2 ... conv5_4), and real files hold those too.
+DEEPER_CONVS = ((30, 512, 512), (32, 512, 512), (34, 512, 512))
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def fake_vgg19(naming: str, random: bool = False) -> dict[str, torch.Tensor]:
-    """A VGG-19 state dict with the real trunk names and shapes, plus small stand-ins for the classifier keys.
+    """A VGG-19 state dict laid out as torchvision's file (``features.<i>`` of all 16 convolutions, written out in
+    ``helpers.VGG19_CONVS``, not taken from the module under test), plus small stand-ins for the classifier keys.
 
     Each tensor is filled with its layer index / 1000 (so a test can tell which layer landed where), or with
     random values (so features differ between images).
     """
-    state = {k: (0.05 * torch.randn(v.shape) if random else torch.full(v.shape, int(k.split(".")[1]) / 1000)).half()
-             for k, v in Vgg19Features().state_dict().items()}
+    shapes = {}
+    for index, cin, cout in VGG19_CONVS + DEEPER_CONVS:
+        shapes[f"features.{index}.weight"] = (cout, cin, 3, 3)
+        shapes[f"features.{index}.bias"] = (cout,)
+    state = {k: (0.05 * torch.randn(shape) if random else torch.full(shape, int(k.split(".")[1]) / 1000)).half()
+             for k, shape in shapes.items()}
     if naming == "timm":
         state.update({"pre_logits.fc1.weight": torch.zeros(2, 3), "head.fc.weight": torch.zeros(2, 3)})
     elif naming == "torchvision":
@@ -90,7 +99,7 @@ def test_explicit_weights_path(tmp_path):
     save_file(fake_vgg19("timm"), path)
     assert find_vgg19_weights(path) == path
     assert load_vgg19(path)[1] == path
-    with pytest.raises(FommError, match="no such file"):
+    with pytest.raises(InputNotFound, match="not found"):
         find_vgg19_weights(tmp_path / "missing.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(FommError, match="not a readable PyTorch weights file"):
@@ -118,7 +127,7 @@ def test_hub_cache_weights_train_a_perceptual_step_and_missing_weights_stop_clea
     data = write_dataset(tmp_path / "data", num_videos=4)
     config = write_tiny_config(tmp_path / "tiny.yaml", scales=[1, 0.5])  # VGG needs levels of 16 px or more
     hub_file = write_hub_cache(tmp_path / "hf")
-    args = [sys.executable, "-m", "fomm_cli", "train", "-c", str(config), "--data", str(data), "--max-steps", "2",
+    args = [sys.executable, "-m", "fomm_cli", "train", "--config", str(config), "--data", str(data), "--max-steps", "2",
             "--workers", "0", "--json"]
     ok = subprocess.run([*args, "-o", str(tmp_path / "run")], capture_output=True, text=True, cwd=ROOT, timeout=300,
                         env=offline_env(tmp_path / "hf", tmp_path / "torch-empty"))
@@ -129,7 +138,7 @@ def test_hub_cache_weights_train_a_perceptual_step_and_missing_weights_stop_clea
 
     missing = subprocess.run([*args, "-o", str(tmp_path / "run2")], capture_output=True, text=True, cwd=ROOT,
                              timeout=300, env=offline_env(tmp_path / "hf-empty", tmp_path / "torch-empty"))
-    assert missing.returncode == 1 and missing.stdout == ""
+    assert missing.returncode == 2 and missing.stdout == ""
     lines = missing.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--vgg-weights" in lines[0] and "--perceptual l1" in lines[0], missing.stderr
+    assert len(lines) == 1 and "--vgg-weights is required" in lines[0] and "perceptual l1" in lines[0], missing.stderr
     assert not (tmp_path / "run2").exists()  # nothing was created

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from pathlib import Path
-
 import typer
 
-from fomm_cli.cli.common import print_json
+from fomm_cli.cli.common import JSON_FLAG, finish
+from fomm_cli.cli.options import Flag, command
+from fomm_cli.jobs.synth import Options
 
 app = typer.Typer(help="Datasets: make synthetic data.", no_args_is_help=True, rich_markup_mode=None)
 
-
-class VideoFormat(str, Enum):
-    png = "png"
-    mp4 = "mp4"
+FLAGS = {
+    "out": Flag((), "Output folder; gets train/, test/ and the manifest synth.json."),
+    "videos": Flag(("--videos",), "Number of training videos."),
+    "test_videos": Flag(("--test-videos",), "Number of test videos (unseen identities)."),
+    "frames": Flag(("--frames",), "Frames per video."),
+    "size": Flag(("--size",), "Frame width and height in pixels (16 to 2048)."),
+    "seed": Flag(("--seed",), "Dataset seed: same seed, same bytes."),
+    "format": Flag(("--format",), "png: a folder of frames per video; mp4: one H.264 file per video."),
+    "clips_per_id": Flag(("--clips-per-id",), "Clips per identity (same look, different motion; for id sampling)."),
+    "fps": Flag(("--fps",), "Frame rate written into mp4 files and the manifest."),
+    "overwrite": Flag(("-y", "--overwrite"), "Replace OUT if it exists and is not empty."),
+}
 
 
 @app.callback()
@@ -23,35 +30,20 @@ def _group() -> None:
     pass
 
 
-@app.command("synth", no_args_is_help=True)
-def synth(
-    out: Path = typer.Argument(..., help="Output folder; gets train/, test/ and the manifest synth.json."),
-    videos: int = typer.Option(200, "--videos", min=1, help="Number of training videos."),
-    test_videos: int = typer.Option(20, "--test-videos", min=0, help="Number of test videos (unseen identities)."),
-    frames: int = typer.Option(64, "--frames", min=2, help="Frames per video."),
-    size: int = typer.Option(64, "--size", min=16, max=2048, help="Frame width and height in pixels."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Dataset seed: same seed, same bytes."),
-    fmt: VideoFormat = typer.Option(VideoFormat.png, "--format", help="png: a folder of frames per video; "
-                                    "mp4: one H.264 file per video."),
-    clips_per_id: int = typer.Option(4, "--clips-per-id", min=1,
-                                     help="Clips per identity (same look, different motion; for id sampling)."),
-    fps: float = typer.Option(25.0, "--fps", min=1.0, help="Frame rate written into mp4 files and the manifest."),
-    overwrite: bool = typer.Option(False, "-y", "--overwrite", help="Replace OUT if it exists and is not empty."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary (and no progress bar)."),
-) -> None:
+def _synth(options: Options, as_json: bool) -> None:
     """Render cartoon faces that turn, tilt, nod, blink and talk, over static backgrounds.
 
     Videos are named id{identity}#{clip}; train and test identities never overlap.
 
     Every video can be rebuilt from synth.json: fomm_cli.synth.render_video(identity_seed, frames, size, clip).
     """
-    from fomm_cli.synth import write_dataset
+    from fomm_cli.jobs.synth import check, run
 
-    summary = write_dataset(out, videos, test_videos, frames, size, seed, fmt.value, clips_per_identity=clips_per_id,
-                            fps=fps, overwrite=overwrite, quiet=as_json)
-    if as_json:
-        print_json(summary)
-    else:
-        print(f"Wrote {summary['train_videos']} train and {summary['test_videos']} test videos "
-              f"({summary['train_identities']} + {summary['test_identities']} identities, {frames} frames, "
-              f"{size}x{size} {fmt.value}) to {out} in {summary['seconds']:.1f} s")
+    check(options)
+    finish(run, options, as_json, lambda s: (
+        f"wrote {s.dataset.train_videos} train and {s.dataset.test_videos} test videos ({s.dataset.train_identities}"
+        f" + {s.dataset.test_identities} identities, {s.dataset.frames} frames, {s.dataset.size}x{s.dataset.size} "
+        f"{s.dataset.format}) to {s.dataset.root} in {s.dataset.seconds:.1f} s"))
+
+
+app.command("synth", no_args_is_help=True)(command(Options, FLAGS, _synth, extra=JSON_FLAG))

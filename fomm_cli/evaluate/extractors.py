@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fomm_cli.errors import FommError
+from fomm_cli.errors import InvalidSetting
 
 FACE_LANDMARKS = 68
 
@@ -87,13 +87,15 @@ class FaceExtractors(Extractors):
         self.backend = get_backend(backend, device=device)
         self.sources = {"akd": f"{self.backend.name} 68 landmarks",
                         "aed": "dlib 128-D face descriptor (in the real frame's face box)"}
-        self.unavailable = {"mkr": "defined for body joints only (papers report it on Tai-Chi-HD); use --kind body"}
+        self.unavailable = {"mkr": "defined for body joints only (papers report it on Tai-Chi-HD): kind body"}
 
     def pair(self, real: np.ndarray, generated: np.ndarray) -> PairFeatures:
         from fomm_cli.face.identity import face_descriptor
 
         real_face = self._largest(real)
         generated_face = self._largest(generated)
+        real_id: np.ndarray | None
+        generated_id: np.ndarray | None
         if real_face is None:
             real_id = generated_id = np.full(128, np.nan)
         else:
@@ -182,4 +184,4 @@ def make_extractors(kind: str, face_backend: str = "auto", device: str = "cpu") 
         return FaceExtractors(face_backend, device)
     if kind == "body":
         return BodyExtractors()
-    raise FommError(f"unknown kind {kind!r} (face or body)")
+    raise InvalidSetting("kind", kind, "face or body")

@@ -24,8 +24,8 @@ def l1_per_frame(real: np.ndarray, generated: np.ndarray) -> np.ndarray:
 
     real, generated: T x H x W x C, uint8 (divided by 255) or float already in [0, 1]. Returns (T,).
     The mean runs over every pixel and channel of a frame, as ``torch.abs(prediction - driving).mean()``
-    in first-order-model's reconstruction mode. That script scored the float prediction; ``fomm eval``
-    scores the uint8 frames it saves, which differ from it only by rounding to 1/255.
+    in first-order-model's reconstruction mode, which scored the float prediction (``fomm eval`` does too
+    when it runs the model; saved videos can only be scored as uint8 frames).
     """
     real_f, gen_f = _unit_range(real), _unit_range(generated)
     if real_f.shape != gen_f.shape:

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fomm_cli.errors import FommError
+from fomm_cli.datasets import video_key
+from fomm_cli.errors import InputError
 from fomm_cli.evaluate.extractors import Extractors
-from fomm_cli.evaluate.reconstruct import iter_video, list_videos, reconstruct, repeat_first_frame, video_key
+from fomm_cli.evaluate.reconstruct import Pair, iter_video, list_videos, reconstruct, repeat_first_frame
 from fomm_cli.evaluate.scoring import Report, VideoScores, score_video, summarize
 from fomm_cli.reporting import Reporter
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from fomm_cli.models.model import FirstOrderModel
     from fomm_cli.models.tpsmm.model import TPSMotionModel
 
-Pairs = Iterable[tuple[np.ndarray, np.ndarray]]
+Pairs = Iterable[Pair]
 
 
 def keyed_videos(folder: str | Path) -> dict[str, Path]:
@@ -30,8 +31,8 @@ def keyed_videos(folder: str | Path) -> dict[str, Path]:
     for path in list_videos(folder):
         key = video_key(path)
         if key in keyed:
-            raise FommError(f"{keyed[key].name} and {path.name} in {path.parent} are the same video name; "
-                            "keep one of them")
+            raise InputError(path.parent, f"{keyed[key].name} and {path.name} are the same video name; keep one "
+                                          "of them")
         keyed[key] = path
     return keyed
 
@@ -42,8 +43,9 @@ def evaluate_model(model: FirstOrderModel | TPSMotionModel, dataset: str | Path,
                    reporter: Reporter | None = None) -> Report:
     """Reconstruct every video of ``dataset`` from its first frame (absolute keypoints) and score it.
 
-    Frames are resized to the model's size; AKD is in pixels at that size. ``save``: a folder that receives
-    one folder of lossless PNG frames per video, written whole at the end (an existing one is replaced).
+    Frames are resized to the model's size; AKD is in pixels at that size; L1 is scored on the model's float
+    output (``Report.l1_input`` says so). ``save``: a folder that receives one folder of lossless PNG frames
+    per video, written whole at the end (an existing one is replaced).
     """
     from fomm_cli.animate import Animator
 
@@ -91,14 +93,14 @@ def _evaluate(dataset: str | Path, reconstructions: Callable[[Path], Pairs], ext
     return summarize(extractors.kind, inputs, scores, extractors)
 
 
-def _saving(pairs: Pairs, folder: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _saving(pairs: Pairs, folder: Path) -> Iterator[Pair]:
     """Pass pairs through, writing each generated frame to ``folder`` as ``000000.png``, ``000001.png``..."""
     from fomm_cli.media.image import write_image
 
     folder.mkdir()
-    for index, (real, generated) in enumerate(pairs):
-        write_image(folder / f"{index:06d}.png", generated)
-        yield real, generated
+    for index, pair in enumerate(pairs):
+        write_image(folder / f"{index:06d}.png", pair.generated)
+        yield pair
 
 
 def evaluate_folders(real: str | Path, generated: str | Path, extractors: Extractors, *,
@@ -108,17 +110,18 @@ def evaluate_folders(real: str | Path, generated: str | Path, extractors: Extrac
     Every real video needs a generated one; generated videos without a real one are ignored with a
     warning. When the two differ in length, the common frames are scored and a warning says so.
     """
+    reporter = reporter or Reporter()
     real_videos, generated_videos = keyed_videos(real), keyed_videos(generated)
     missing = [key for key in real_videos if key not in generated_videos]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise FommError(f"{generated} has no video named like {shown} from {real}")
+        raise InputError(generated, f"has no video named like {shown} from {real}")
     warnings = []
     extra = sorted(set(generated_videos) - set(real_videos))
     if extra:
         warnings.append(f"ignored {len(extra)} generated video(s) with no real counterpart: {', '.join(extra[:5])}")
     scores: list[VideoScores] = []
-    with (reporter or Reporter()).progress("scoring", len(real_videos)) as bar:
+    with reporter.progress("scoring", len(real_videos)) as bar:
         for key, path in real_videos.items():
             lengths: dict[str, int] = {}
             pairs = _zip_counting(iter_video(path, frame_shape), iter_video(generated_videos[key], frame_shape),
@@ -133,7 +136,7 @@ def evaluate_folders(real: str | Path, generated: str | Path, extractors: Extrac
 
 
 def _zip_counting(real: Iterator[np.ndarray], generated: Iterator[np.ndarray],
-                  lengths: dict[str, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                  lengths: dict[str, int]) -> Iterator[Pair]:
     """Pairs by index; afterwards ``lengths`` holds both videos' frame counts (the longer one is read
     to its end to count it)."""
     count = 0
@@ -144,4 +147,4 @@ def _zip_counting(real: Iterator[np.ndarray], generated: Iterator[np.ndarray],
             lengths["generated"] = count + (generated_frame is not None) + sum(1 for _ in generated)
             return
         count += 1
-        yield real_frame, generated_frame
+        yield Pair(real_frame, generated_frame)

@@ -1,10 +1,10 @@
 """Test videos in, reconstructions out.
 
-A test folder holds one entry per video, in any of the forms first-order-model's datasets use: a video file
-(mp4, gif, mov, ...), a folder of frames, or a PNG/JPEG strip of frames concatenated horizontally (width
-T x W). Reconstruction is first-order-model's ``reconstruction`` mode: the source is the video's first
-frame and the driving video is the video itself, with absolute keypoints (no relative motion, no scale
-adaptation).
+A test folder holds one entry per video in any of the forms of ``fomm_cli.datasets`` (video files, folders of
+frames, strips). Reconstruction is first-order-model's ``reconstruction`` mode: the source is the video's
+first frame and the driving video is the video itself, with absolute keypoints (no relative motion, no scale
+adaptation). Each reconstructed frame comes with the model's float prediction, which is what the authors'
+``reconstruction.py`` scored its L1 on.
 """
 
 from __future__ import annotations
@@ -12,46 +12,33 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from fomm_cli.errors import FommError, InvalidSetting
-from fomm_cli.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from fomm_cli.datasets import scan_videos, split_folder, split_strip
+from fomm_cli.errors import InputError, InvalidSetting
 
 if TYPE_CHECKING:
     from fomm_cli.animate import Animator
 
-# Strips are the lossless form of the reference datasets; lossy JPEG strips are read too (Tai-Chi uses them).
-STRIP_EXTENSIONS = {".png", ".jpg", ".jpeg"}
+
+class Pair(NamedTuple):
+    """A real frame and its reconstruction, uint8 H x W x 3; ``prediction``: the reconstruction before
+    rounding, float32 H x W x 3 in [0, 1] (None when the reconstruction is an image to begin with)."""
+
+    real: np.ndarray
+    generated: np.ndarray
+    prediction: np.ndarray | None = None
 
 
 def list_videos(folder: str | Path) -> list[Path]:
-    """The videos of a test folder, sorted by name. A dataset root with ``train/`` and ``test/`` means its
-    ``test/`` (as first-order-model's FramesDataset reads it)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FommError(f"not a folder of test videos: {folder}")
-    if (folder / "train").is_dir() and (folder / "test").is_dir():
-        folder = folder / "test"
-    videos = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and _is_video_entry(p))
+    """The videos of a test folder, sorted by name (a dataset root means its ``test/``)."""
+    folder = split_folder(folder, "test")
+    videos = [entry.path for entry in scan_videos(folder)]
     if not videos:
-        raise FommError(f"{folder} holds no videos (video files, folders of frames or PNG strips)")
+        raise InputError(folder, "holds no videos (video files, folders of frames or strip images)")
     return videos
-
-
-def _is_video_entry(path: Path) -> bool:
-    return path.is_dir() or path.suffix.lower() in VIDEO_EXTENSIONS | STRIP_EXTENSIONS
-
-
-def video_key(path: Path) -> str:
-    """The name that pairs a real video with its generated one: the file name without its media
-    extensions, so ``a.mp4``, ``a.png``, ``a/`` and first-order-model's ``a.mp4.png`` all match."""
-    name = path.name
-    known = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
-    while (suffix := Path(name).suffix).lower() in known:
-        name = name[: -len(suffix)]
-    return name
 
 
 def parse_frame_shape(text: str) -> tuple[int, int]:
@@ -72,10 +59,11 @@ def iter_video(path: Path, frame_shape: tuple[int, int] | None = None,
 
     frame_shape: (height, width) of a frame in a strip; default square frames as tall as the strip.
     """
+    from fomm_cli.datasets import entry_kind
     from fomm_cli.media.image import read_image, resize
     from fomm_cli.media.video import iter_frames
 
-    if path.is_file() and path.suffix.lower() in STRIP_EXTENSIONS:
+    if entry_kind(path) == "strip":
         frames: Iterable[np.ndarray] = split_strip(read_image(path), frame_shape, path)
     else:
         frames = iter_frames(path)
@@ -83,35 +71,32 @@ def iter_video(path: Path, frame_shape: tuple[int, int] | None = None,
         yield resize(frame, size) if size else frame
 
 
-def split_strip(image: np.ndarray, frame_shape: tuple[int, int] | None, name: Path | str = "strip") -> np.ndarray:
-    """Cut a horizontal strip (H x T*W x 3) into T x H x W x 3 frames."""
-    height, width = image.shape[:2]
-    frame_h, frame_w = frame_shape or (height, height)
-    if frame_h != height or width % frame_w:
-        raise FommError(f"{name}: a {width}x{height} strip cannot be cut into {frame_w}x{frame_h} frames "
-                        "(pass --frame-shape HEIGHTxWIDTH)")
-    return image.reshape(height, width // frame_w, frame_w, 3).transpose(1, 0, 2, 3)
-
-
-def reconstruct(animator: Animator, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield (real, reconstructed) frame pairs, streaming: at most one batch of frames is held.
+def reconstruct(animator: Animator, frames: Iterable[np.ndarray]) -> Iterator[Pair]:
+    """Yield (real, reconstructed, float prediction) per frame, streaming: at most one batch is held.
 
     animator: built with ``relative=False, adapt_scale=False``; frames at the model's size. The source is
     the first frame.
     """
+    from fomm_cli.animate import batched, to_uint8
+
     frames = iter(frames)
     first = next(frames, None)
     if first is None:
         return
-    real, driving = itertools.tee(itertools.chain([first], frames))
-    yield from zip(real, animator.animate(first, driving), strict=True)
+    source = animator.encode_source(first)
+    kp_reference = animator.keypoints(first)  # unused by absolute transfer, which copies the driving keypoints
+    for batch in batched(itertools.chain([first], frames), animator.batch_size, ramp=True):
+        predictions = animator.render(source, animator.keypoints(batch), kp_reference, 1.0)
+        floats = predictions.float().permute(0, 2, 3, 1).cpu().numpy()
+        yield from (Pair(real, generated, prediction)
+                    for real, generated, prediction in zip(batch, to_uint8(predictions), floats, strict=True))
 
 
-def repeat_first_frame(frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def repeat_first_frame(frames: Iterable[np.ndarray]) -> Iterator[Pair]:
     """Yield (real, first frame) pairs: the no-motion baseline's "reconstruction"."""
     frames = iter(frames)
     first = next(frames, None)
     if first is None:
         return
     for frame in itertools.chain([first], frames):
-        yield frame, first
+        yield Pair(frame, first)

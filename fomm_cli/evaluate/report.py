@@ -3,7 +3,9 @@
 JSON: the dataset values sit at the top level under ``l1``, ``akd``, ``mkr``, ``aed``; a value is null
 exactly when ``not_available`` has an entry for that metric saying why (no extractor for this kind or
 installation, or every frame skipped, e.g. no face in any generated frame). ``extractors`` names what
-produced each metric: numbers from different extractors are not comparable.
+produced each metric: numbers from different extractors are not comparable. ``l1_input`` says what L1 compared
+the real frames with: ``float`` (the model's output before rounding, as the authors' reconstruction.py; what
+``fomm eval`` scores when it runs the model) or ``uint8`` (frames read from files, the repeated first frame).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "not_available": {m: metrics[m].reason for m in METRICS if metrics[m].value is None},
         "extractors": {m: metrics[m].source for m in METRICS},
         "frames_scored": {m: metrics[m].frames for m in METRICS},
+        "l1_input": report.l1_input,
         "units": UNITS,
         "averaging": AVERAGING,
         "videos": [

@@ -15,6 +15,13 @@ from torch import nn
 from fomm_cli.config import anti_alias_kernel_size
 
 
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as float32, or as it is when float64. The convolutions may run in half precision while keypoint
+    means, motion and sampling need float32; a float64 model (how training is checked against the authors'
+    code without float32 rounding) stays float64 throughout."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
 class AntiAliasDownsample(nn.Module):
     """Gaussian blur followed by strided subsampling (band-limited downscaling by 1 / scale).
 

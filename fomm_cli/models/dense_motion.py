@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fomm_cli.geometry import coordinate_grid, gaussian_heatmaps, sample
-from fomm_cli.models.blocks import AntiAliasDownsample, Hourglass
+from fomm_cli.models.blocks import AntiAliasDownsample, Hourglass, at_least_float32
 from fomm_cli.models.keypoints import Keypoints
 
 
@@ -91,7 +91,7 @@ class DenseMotionNetwork(nn.Module):
         # geometry, softmax and the resulting sampling grid stay in float32.
         inputs = torch.cat([heatmaps.unsqueeze(2), deformed], dim=2).view(b, -1, h, w)
         features = self.hourglass(inputs.to(self.mask.weight.dtype))
-        mask = F.softmax(self.mask(features).float(), dim=1)
+        mask = F.softmax(at_least_float32(self.mask(features)), dim=1)
         deformation = torch.einsum("bkhw,bkhwi->bhwi", mask, motions)
-        occlusion = torch.sigmoid(self.occlusion(features).float()) if self.occlusion is not None else None
+        occlusion = torch.sigmoid(at_least_float32(self.occlusion(features))) if self.occlusion is not None else None
         return DenseMotion(deformation, mask, deformed, occlusion)

@@ -8,7 +8,14 @@ import torch
 from torch import nn
 
 from fomm_cli.geometry import resize_map, warp
-from fomm_cli.models.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, hourglass_width
+from fomm_cli.models.blocks import (
+    DownBlock2d,
+    ResBlock2d,
+    SameBlock2d,
+    UpBlock2d,
+    at_least_float32,
+    hourglass_width,
+)
 from fomm_cli.models.dense_motion import DenseMotion, DenseMotionNetwork
 from fomm_cli.models.keypoints import Keypoints
 
@@ -87,7 +94,7 @@ class OcclusionAwareGenerator(nn.Module):
         out = self.bottleneck(features)
         for block in self.up_blocks:
             out = block(out)
-        return torch.sigmoid(self.final(out).float())
+        return torch.sigmoid(at_least_float32(self.final(out)))
 
     def warp(self, inputs: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
         """Sample ``inputs`` (B x C x H x W) at ``deformation`` (B x h x w x 2), resized bilinearly to H x W.
@@ -99,7 +106,7 @@ class OcclusionAwareGenerator(nn.Module):
 
     def transform(self, features: torch.Tensor, motion: DenseMotion) -> torch.Tensor:
         """Warp source features and dim the occluded parts (Sec. 3.2); sampling runs in float32."""
-        out = self.warp(features.float().expand(motion.deformation.shape[0], -1, -1, -1), motion.deformation)
+        out = self.warp(at_least_float32(features).expand(motion.deformation.shape[0], -1, -1, -1), motion.deformation)
         if motion.occlusion_map is not None:
             # Resized edge to edge whatever the model's setting: the official code does, and every model
             # here (the demo's included) was trained that way.
@@ -113,7 +120,8 @@ class OcclusionAwareGenerator(nn.Module):
         if not self.occlusion_blend:
             return decoded
         assert deformed is not None and motion.occlusion_map is not None  # __init__ and the callers see to it
-        occlusion = resize_map(motion.occlusion_map.float(), decoded.shape[2:], align_corners=self.align_corners)
+        occlusion = resize_map(at_least_float32(motion.occlusion_map), decoded.shape[2:],
+                               align_corners=self.align_corners)
         return occlusion * deformed + (1 - occlusion) * decoded
 
     def animate(self, features: torch.Tensor, source_small: torch.Tensor, kp_driving: Keypoints,
@@ -126,7 +134,8 @@ class OcclusionAwareGenerator(nn.Module):
         motion = self.dense_motion_network(source_small, kp_driving, kp_source)
         deformed = None
         if self.occlusion_blend:
-            deformed = self.warp(source.float().expand(motion.deformation.shape[0], -1, -1, -1), motion.deformation)
+            batch = motion.deformation.shape[0]
+            deformed = self.warp(at_least_float32(source).expand(batch, -1, -1, -1), motion.deformation)
         return self.predict(features, deformed, motion)
 
     def forward(self, source: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints) -> GeneratorOutput:
@@ -134,5 +143,5 @@ class OcclusionAwareGenerator(nn.Module):
         if self.dense_motion_network is None:
             return GeneratorOutput(self.decode(features))
         motion = self.dense_motion_network(self.dense_motion_network.downscale(source), kp_driving, kp_source)
-        deformed = self.warp(source.float(), motion.deformation)
+        deformed = self.warp(at_least_float32(source), motion.deformation)
         return GeneratorOutput(self.predict(features, deformed, motion), deformed, motion)

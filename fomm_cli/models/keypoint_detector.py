@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fomm_cli.geometry import coordinate_grid
-from fomm_cli.models.blocks import AntiAliasDownsample, Hourglass
+from fomm_cli.models.blocks import AntiAliasDownsample, Hourglass, at_least_float32
 from fomm_cli.models.keypoints import Keypoints
 
 
@@ -51,7 +51,7 @@ class KeypointDetector(nn.Module):
         # The convolutions run in the weights' dtype (a half-precision copy for fast inference); the softmax
         # and the keypoint means are always float32.
         features = self.predictor(x.to(self.kp.weight.dtype))
-        logits = self.kp(features).float()
+        logits = at_least_float32(self.kp(features))
         b, k, h, w = logits.shape
         heatmap = F.softmax(logits.view(b, k, -1) / self.temperature, dim=2).view(b, k, h, w)
 
@@ -60,6 +60,6 @@ class KeypointDetector(nn.Module):
 
         jacobian = None
         if self.jacobian is not None:
-            jac_map = self.jacobian(features).float().reshape(b, self.num_jacobian_maps, 4, h, w)
+            jac_map = at_least_float32(self.jacobian(features)).reshape(b, self.num_jacobian_maps, 4, h, w)
             jacobian = (heatmap.unsqueeze(2) * jac_map).view(b, k, 4, -1).sum(dim=-1).view(b, k, 2, 2)
         return Keypoints(value, jacobian)

@@ -15,6 +15,8 @@ from fomm_cli.config import ModelConfig, dataclass_from_mapping, load_yaml
 from fomm_cli.errors import FommError
 
 PERCEPTUAL_KINDS = ("vgg19", "l1")
+TPS_FORMS = ("reference", "euclidean")  # see fomm_cli.train.transforms
+PRECISIONS = ("fp32", "bf16", "fp16")  # fp16: CUDA only
 
 
 @dataclass
@@ -112,6 +114,11 @@ class TrainParams:
     visualize_every: int = 500  # steps between visuals/step-*.png
     perceptual_loss: str = "vgg19"  # vgg19 | l1 (pixel pyramid, weight = sum of the perceptual weights)
     seed: int = 0
+    # fomm's variants of the reference trainer, off in the official presets (tuned for the reference);
+    # see checkpoints/demo/TRAINING.md for what each one measurably does:
+    warp_tps: str = "reference"  # the equivariance warp's thin-plate spline: reference | euclidean
+    warp_align_corners: bool = False  # True: the zero equivariance warp is exactly the identity
+    keypoints_one_pass: bool = False  # True: one detector call on source, driving and warped frames together
 
 
 @dataclass
@@ -202,15 +209,17 @@ class TrainConfig:
         for scale in t.scales:
             if not 0 < scale <= 1 or abs(1 / scale - round(1 / scale)) > 1e-6:
                 problems.append(f"train_params.scales: {scale} is not 1/n")
-        if not (sum(w.perceptual) or self.gan or w.equivariance_value or w.equivariance_jacobian):
+        if not (any(w.perceptual) or self.gan or w.equivariance_value or w.equivariance_jacobian):
             problems.append("every generator loss weight is zero: nothing to train")
         if t.perceptual_loss not in PERCEPTUAL_KINDS:
             problems.append(f"train_params.perceptual_loss must be one of {', '.join(PERCEPTUAL_KINDS)}")
+        if t.warp_tps not in TPS_FORMS:
+            problems.append(f"train_params.warp_tps must be one of {', '.join(TPS_FORMS)}")
         smallest = min(self.dataset.frame_shape[:2]) * min(t.scales, default=1)
-        if t.perceptual_loss == "vgg19" and sum(w.perceptual) and smallest < 16:
+        if t.perceptual_loss == "vgg19" and any(w.perceptual) and smallest < 16:
             problems.append(f"the VGG-19 perceptual loss needs pyramid levels of at least 16 px, but "
                             f"{min(self.dataset.frame_shape[:2])} px x scale {min(t.scales)} = {smallest:g} px: "
-                            "drop the small train_params.scales or use --perceptual l1")
+                            "drop the small train_params.scales or set perceptual_loss to l1")
         if len(w.perceptual) > 5:
             problems.append("loss_weights.perceptual has at most 5 entries (VGG-19 relu1_1 ... relu5_1)")
         if w.equivariance_jacobian != 0 and not self.model.estimate_jacobian:

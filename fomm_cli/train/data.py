@@ -1,8 +1,9 @@
 """Training data: (source, driving) frame pairs from the videos in ``ROOT/train``.
 
-A video is a folder of frames, a video file (mp4, gif, mov, ...) or a stacked strip image (frames side by
-side, each ``frame_shape`` wide, as in the reference datasets). With ``id_sampling`` the dataset iterates
-over identities (the part of a video's name before ``#``) and picks one of the identity's videos at random.
+Videos are listed as ``fomm_cli.datasets`` lists them for training and evaluation alike: folders of frames,
+video files, or strips of frames side by side (each ``frame_shape`` wide, as in the reference datasets). With
+``id_sampling`` the dataset iterates over identities (the part of a video's name before ``#``) and picks one
+of the identity's videos at random.
 
 Randomness is a pure function of (seed, epoch, position in the epoch): the sampler hands the dataset keys
 rather than bare indices, so a resumed run sees exactly the batches the interrupted one would have, and
@@ -15,7 +16,6 @@ from __future__ import annotations
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from fomm_cli.errors import FommError
-from fomm_cli.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, frame_files
+from fomm_cli.datasets import VideoEntry, scan_videos, split_strip
+from fomm_cli.errors import FommError, InputError
+from fomm_cli.media import frame_files
 from fomm_cli.media.image import read_image, resize
 from fomm_cli.media.video import read_frames
 from fomm_cli.train.augment import augment
@@ -32,50 +33,6 @@ from fomm_cli.train.config import AugmentationConfig
 
 SampleKey = tuple[int, int, int]  # (item index, epoch, position in the epoch)
 _READ_ERRORS = (FommError, OSError, ValueError, cv2.error)
-
-
-@dataclass(frozen=True)
-class VideoEntry:
-    path: Path
-    kind: str  # "frames" (folder), "file" (decoded by ffmpeg) or "strip" (frames side by side in one image)
-
-    @property
-    def identity(self) -> str:
-        """Videos named ``id#anything`` share the identity ``id``."""
-        return self.path.name.split("#")[0]
-
-
-def scan_videos(folder: Path) -> list[VideoEntry]:
-    """The videos directly inside ``folder``, by name; hidden and unrelated files are ignored."""
-    if not folder.is_dir():
-        raise FommError(f"no such dataset folder: {folder}")
-    entries = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
-            continue
-        suffix = path.suffix.lower()
-        if path.is_dir():
-            entries.append(VideoEntry(path, "frames"))
-        elif suffix in VIDEO_EXTENSIONS:
-            entries.append(VideoEntry(path, "file"))
-        elif suffix in IMAGE_EXTENSIONS:
-            entries.append(VideoEntry(path, "strip"))
-    return entries
-
-
-def train_folder(root: Path) -> Path:
-    """``ROOT/train`` (the official layout has ``train/`` and ``test/``)."""
-    folder = root / "train"
-    if not folder.is_dir():
-        raise FommError(f"{root} has no train/ folder (expected ROOT/train and ROOT/test with one video each entry)")
-    return folder
-
-
-def split_strip(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A strip of frames side by side (H x T*W x 3) as T x H x W x 3."""
-    if image.shape[0] != height or image.shape[1] % width:
-        raise ValueError(f"a {image.shape[1]}x{image.shape[0]} image is not a strip of {width}x{height} frames")
-    return image.reshape(height, image.shape[1] // width, width, 3).transpose(1, 0, 2, 3)
 
 
 class PairDataset(Dataset):
@@ -90,7 +47,7 @@ class PairDataset(Dataset):
         self.folder = folder
         self.entries = scan_videos(folder)
         if not self.entries:
-            raise FommError(f"{folder} contains no videos (frame folders, video files or strip images)")
+            raise InputError(folder, "holds no videos (folders of frames, video files or strip images)")
         self.size = (int(frame_shape[0]), int(frame_shape[1]))
         self.augmentation = augmentation
         self.seed = seed
@@ -158,7 +115,7 @@ class PairDataset(Dataset):
             self._cache.move_to_end(entry.path)
             return video
         if entry.kind == "strip":
-            video = split_strip(read_image(entry.path), *self.size)
+            video = split_strip(read_image(entry.path), self.size, entry.path)
         else:
             video = read_frames(entry.path, size=self.size)
         if video.nbytes <= self._cache_bytes:

@@ -48,11 +48,11 @@ def training_grid(columns: list[tuple[torch.Tensor, torch.Tensor | None]], param
 
     Every column is B x C x h x w in [0, 1]; all are resized to the first column's size.
     """
-    size = tuple(columns[0][0].shape[2:])
+    size = (int(columns[0][0].shape[2]), int(columns[0][0].shape[3]))
     radius = max(1, round(params.kp_size * size[0] / 256))
     tiles = []
     for images, keypoints in columns:
-        tile = _to_uint8(images[:max_rows], size)  # type: ignore[arg-type]
+        tile = _to_uint8(images[:max_rows], size)
         if keypoints is not None:
             tile = _draw_keypoints(tile, keypoints[:max_rows], radius)
         if params.draw_border:

@@ -1,0 +1,78 @@
+"""What the training loop needs from a model family: one optimisation step, and its state.
+
+The loop (``loop.py``) reads batches, logs, draws pictures and writes checkpoints; it knows nothing of
+keypoints, generators or discriminators. A model family plugs in by giving the loop a ``StepFactory``
+that builds its ``TrainingStep`` (FOMM's is ``families.build_fomm_step``, registered in ``families.STEPS``).
+Of the config, the loop reads only ``dataset``, the loop settings of ``train`` (epochs, repeats, batch size,
+checkpoint, log and picture intervals, seed, ``max_steps``), ``visualizer`` and ``to_yaml()``; the rest is
+the family's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from fomm_cli.reporting import Reporter
+from fomm_cli.train.config import TrainConfig
+from fomm_cli.train.distributed import Dist
+
+# One column of the training picture: images B x C x h x w in [0, 1] (C = 1 or 3) and, optionally, keypoints
+# B x K x 2 in [-1, 1] drawn on them.
+Column = tuple[torch.Tensor, torch.Tensor | None]
+
+
+@dataclass
+class StepOutput:
+    """What one step did. ``losses``: every weighted term, detached float32 scalars (as logged);
+    ``total``: the sum the main model minimised; ``prediction``: the reconstruction of ``target``
+    (both B x C x H x W in [0, 1]); ``columns``: the training picture, left to right."""
+
+    losses: dict[str, torch.Tensor]
+    total: torch.Tensor
+    prediction: torch.Tensor
+    target: torch.Tensor
+    columns: list[Column]
+
+
+class TrainingStep(Protocol):
+    """One process's model, optimisers and losses."""
+
+    def __call__(self, source: torch.Tensor, driving: torch.Tensor) -> StepOutput:
+        """One update from a batch of frame pairs (B x C x H x W in [0, 1], on the step's device)."""
+        ...
+
+    def end_epoch(self) -> None:
+        """Advance the learning-rate schedules."""
+        ...
+
+    def learning_rate(self) -> float:
+        """The main model's current learning rate (for the log)."""
+        ...
+
+    def distribute(self) -> None:
+        """Wrap the trained modules for multi-process training (after weights are loaded)."""
+        ...
+
+    def save_weights(self, folder: Path) -> None:
+        """Write the model into ``folder`` (``model.safetensors`` + ``config.json``)."""
+        ...
+
+    def load_weights(self, path: Path) -> None:
+        """Weights from a checkpoint folder of this run, or from any model file the family reads."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Optimiser, schedule and gradient-scaler state (the same on every process)."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+# Builds a family's step: (config, device, processes, precision, VGG-19 weights file or None, the generator its
+# random draws come from, reporter) -> step. Model weights are initialised from ``config.train.seed``.
+StepFactory = Callable[[TrainConfig, torch.device, Dist, str, Path | None, torch.Generator, Reporter], TrainingStep]
