@@ -36,11 +36,10 @@ def make_inputs() -> None:
 
 def make_gif() -> None:
     from fomm_cli.animate import Animator
-    from fomm_cli.pretrained import load_model
+    from fomm_cli.pretrained import load_pretrained
 
     source, driving = read_image(HERE / "source.png"), read_frames(HERE / "driving.mp4")
-    model, _ = load_model("demo", quiet=True)
-    result = Animator(model).animate(source, iter(driving))
+    result = Animator(load_pretrained("demo").model).animate(source, iter(driving))
     panels = (np.concatenate([source, frame, out], axis=1) for frame, out in zip(driving, result, strict=True))
     write_video(HERE / "demo.gif", panels, FPS, overwrite=True)
     print(f"wrote {HERE / 'demo.gif'}")

@@ -124,7 +124,7 @@ def test_a_used_run_folder_needs_resume_or_y(tmp_path, capsys, data, tiny):
     args = ["train", "--config", tiny, "--data", data, "-o", run, "--perceptual", "l1", "--max-steps", 1,
             "--workers", 0]
     code, _, err = fomm(capsys, *args)
-    assert code == 1 and "exists" in err and not (run / "config.yaml").exists()
+    assert code == 1 and "--resume" in err and not (run / "config.yaml").exists()
     code, _, err = fomm(capsys, *args, "-y")
     assert code == 0, err
     assert (run / "notes.txt").read_text() == "mine" and (run / "model").is_dir()

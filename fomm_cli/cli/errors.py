@@ -25,6 +25,8 @@ def render(err: e.FommError, flags: Mapping[str, str]) -> str:
             return f"{' and '.join(flag(s) for s in err.settings)}: {err.reason}"
         case e.MissingSetting():
             return f"{flag(err.setting)} is required: {err.reason}"
+        case e.OutputExists() if not err.during_run and "resume" in flags:
+            return f"{err.path} is not empty (pass --resume to continue the run in it, or -y to start over)"
         case e.OutputExists() if not err.during_run:
             return f"{err.path} exists (pass -y to overwrite)"
         case e.UntrustedCheckpoint():
