@@ -14,7 +14,7 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import typer
 
@@ -120,7 +120,7 @@ def command(options_type: type, flags: Mapping[str, Flag], body: Callable[..., N
             settings[name] = value
         pipe_safe(body)(options_type(**settings), **values)
 
-    run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    cast(Any, run).__signature__ = inspect.Signature(parameters)  # what typer reads
     run.__annotations__ = {p.name: p.annotation for p in parameters}
     run.__doc__ = body.__doc__
     run.__name__ = body.__name__

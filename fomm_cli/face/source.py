@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,10 +61,10 @@ class DrivingCropper:
         self.num_frames = 0
 
     @classmethod
-    def from_video(cls, path: str | Path, backend: FaceBackend, size: Size = 256, **options: object) -> DrivingCropper:
+    def from_video(cls, path: str | Path, backend: FaceBackend, size: Size = 256, **options: Any) -> DrivingCropper:
         from fomm_cli.media.video import iter_frames
 
-        return cls(lambda: iter_frames(path), backend, size, **options)  # type: ignore[arg-type]
+        return cls(lambda: iter_frames(path), backend, size, **options)
 
     def analyse(self) -> np.ndarray:
         """Find the main face tube; returns (and keeps) its int64 square crop box."""

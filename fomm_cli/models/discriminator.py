@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -74,10 +75,10 @@ class Discriminator(nn.Module):
 class MultiScaleDiscriminator(nn.Module):
     """One discriminator per pyramid scale; argument names follow the official ``discriminator_params``."""
 
-    def __init__(self, scales: Sequence[float] = (1,), **kwargs: object) -> None:
+    def __init__(self, scales: Sequence[float] = (1,), **kwargs: Any) -> None:
         super().__init__()
         self.scales = list(scales)
-        self.discs = nn.ModuleDict({scale_key(s): Discriminator(**kwargs) for s in self.scales})  # type: ignore[arg-type]
+        self.discs = nn.ModuleDict({scale_key(s): Discriminator(**kwargs) for s in self.scales})
 
     def forward(self, pyramid: dict[float, torch.Tensor], kp_value: torch.Tensor | None = None
                 ) -> dict[float, tuple[list[torch.Tensor], torch.Tensor]]:

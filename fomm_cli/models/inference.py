@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -113,7 +113,7 @@ def prepare_for_inference(model: FirstOrderModel, device: torch.device, channels
                 setattr(parent, name, SubpixelUpBlock(child))
     model = model.to(device)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub lacks it
+        model = cast(Any, model).to(memory_format=torch.channels_last)  # torch's stub lacks memory_format
     return model
 
 

@@ -41,5 +41,6 @@ class Keypoints:
 
     @staticmethod
     def cat(items: list[Keypoints]) -> Keypoints:
-        jac = None if items[0].jacobian is None else torch.cat([k.jacobian for k in items])  # type: ignore[misc]
+        jacobians = [k.jacobian for k in items if k.jacobian is not None]
+        jac = torch.cat(jacobians) if jacobians else None
         return Keypoints(torch.cat([k.value for k in items]), jac)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -97,7 +98,7 @@ def prepare_for_inference(model: TPSMotionModel, device: torch.device, channels_
                 setattr(parent, name, ChannelsLastInstanceNorm(child))
     model = model.to(device)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub lacks it
+        model = cast(Any, model).to(memory_format=torch.channels_last)  # torch's stub lacks memory_format
     return model
 
 
