@@ -65,6 +65,11 @@ def test_segment_has_the_right_length_and_audio(model, tmp_path):
     assert info["frames"] == 35 and info["start"] == 1.0 and info["audio"]
     written = probe(out)
     assert written.has_audio and written.duration == pytest.approx(35 / 25, abs=0.08)
+    # The reference frame counts inside the segment: frame 5 of the segment is frame 30 of the video.
+    inside = summary(animate(model, driving, tmp_path / "inside", "--start", "1", "--end", "60f", "--best-frame", "5"))
+    assert summary(animate(model, driving, tmp_path / "whole", "--best-frame", "30"))["best_frame"] == 30
+    assert inside["best_frame"] == 5 and inside["frames"] == 35
+    assert np.array_equal(read_frames(tmp_path / "inside")[5], read_frames(tmp_path / "whole")[30])
 
 
 def test_fps_gives_a_frames_folder_its_rate(model, tmp_path):
