@@ -34,7 +34,7 @@ STATE_FORMAT = 2  # training_state.pt layout: format 2 keeps one warp-generator 
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How to run (as opposed to what to train, which is the ``TrainConfig``)."""
+    """How to run (as opposed to what to train, which is the family's training config)."""
 
     run_dir: Path
     resume: bool = False

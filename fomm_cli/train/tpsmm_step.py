@@ -21,6 +21,8 @@ infinity norm of 10. Learning rates drop 10x at ``epoch_milestones`` (both sched
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,8 +114,12 @@ class TPSMMSteps:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def end_epoch(self) -> None:
-        for scheduler in self.schedulers.values():
-            scheduler.step()
+        with warnings.catch_warnings():
+            # The background predictor's schedule advances before its first step (from bg_start), as the
+            # reference's does; torch warns about that order.
+            warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
+            for scheduler in self.schedulers.values():
+                scheduler.step()
 
     def learning_rate(self) -> float:
         return float(next(iter(self.optimizers.values())).param_groups[0]["lr"])
