@@ -36,7 +36,7 @@ def sample(batch: int, sigma_affine: float, sigma_tps: float, points_tps: int, t
     return RandomWarp.sample(batch, sigma_affine, sigma_tps, points_tps, tps, torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("tps", ["reference", "euclidean"])
+@pytest.mark.parametrize("tps", ["reference", "euclidean", "tpsmm"])
 def test_zero_noise_is_the_identity_and_the_global_rng_is_left_alone(tps):
     state = torch.get_rng_state()
     warp = sample(2, sigma_affine=0.0, sigma_tps=0.0, points_tps=5, tps=tps)
@@ -68,7 +68,7 @@ def test_reference_form_is_the_authors_formula():
     assert torch.allclose(RandomWarp(theta, weights).warp_points(points), affine + spline, atol=1e-12)
 
 
-@pytest.mark.parametrize("tps", ["reference", "euclidean"])
+@pytest.mark.parametrize("tps", ["reference", "euclidean", "tpsmm"])
 def test_analytic_jacobian_matches_autograd(tps):
     warp = sample(3, sigma_affine=0.1, sigma_tps=0.05, points_tps=4, tps=tps, seed=2)
     warp = RandomWarp(warp.theta.double(), warp.tps_weights.double(), tps)

@@ -8,8 +8,8 @@ from fomm_cli.jobs.train import Options
 
 FLAGS = {
     "out": Flag(("-o", "--out"), "Run folder: config, log, pictures, checkpoints, model/.", default=...),
-    "config": Flag(("--config",), "Official-layout YAML or a preset name (vox-256, taichi-adv-256, demo, ...). "
-                                  "Optional with --resume."),
+    "config": Flag(("--config",), "Official-layout YAML or a preset name (vox-256, taichi-adv-256, demo, "
+                                  "tpsmm-vox-256, ...). Optional with --resume."),
     "data": Flag(("--data",), "Dataset root with train/ (and test/) folders."),
     "resume": Flag(("--resume",), "Continue the run in --out from its newest checkpoint that loads."),
     "overwrite": Flag(("-y", "--overwrite"), "Start over in a used run folder (refused while a run is training in "
@@ -25,6 +25,8 @@ FLAGS = {
     "perceptual": Flag(("--perceptual",), "vgg19 (ImageNet VGG-19 features) or l1 (pixel pyramid)."),
     "vgg_weights": Flag(("--vgg-weights",), "VGG-19 weights file (timm model.safetensors or torchvision .pth)."),
     "init_from": Flag(("--init-from",), "Start from these weights (e.g. for the -adv fine-tuning configs)."),
+    "avd": Flag(("--avd",), "Train the AVD network of the TPSMM in --init-from (train_avd_params of the config), "
+                            "as the reference train_avd.py."),
     "seed": Flag(("--seed",), "Seed for initial weights, sampling and warps."),
     "workers": Flag(("--workers",), "Data loading processes (0: in the main process)."),
     "device": Flag(("--device",), "auto, cpu, cuda, cuda:N or mps (torchrun: one GPU per process)."),
@@ -33,7 +35,7 @@ FLAGS = {
 
 
 def _train(options: Options, as_json: bool) -> None:
-    """Train a FOMM model on your videos (one process, or many with torchrun)."""
+    """Train a FOMM or TPSMM model on your videos (one process, or many with torchrun)."""
     from fomm_cli.jobs.train import check, main_process, run
     from fomm_cli.reporting import Reporter
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fomm_cli.devices import check_device_name
-from fomm_cli.errors import ConflictingSettings, InputNotFound, InvalidSetting
+from fomm_cli.errors import ConflictingSettings, InputNotFound, InvalidSetting, MissingSetting
 from fomm_cli.reporting import Reporter
 from fomm_cli.train.config import PERCEPTUAL_KINDS, PRECISIONS
 
@@ -27,7 +27,8 @@ OVERRIDES = {"max_steps": "max_steps", "epochs": "num_epochs", "batch_size": "ba
 class Options:
     """``config``: an official-layout YAML or a preset name (optional when resuming: the run's own);
     ``data``: the dataset root with ``train/`` (default: the config's ``dataset_params.root_dir``). The
-    options from ``max_steps`` to ``seed`` override ``train_params`` of the config (None: keep it)."""
+    options from ``max_steps`` to ``seed`` override ``train_params`` of the config (``train_avd_params``
+    with ``avd``; None: keep it). ``avd``: train the AVD network of the TPSMM in ``init_from``."""
 
     out: Path
     config: str | None = None
@@ -45,6 +46,7 @@ class Options:
     perceptual: str | None = None
     vgg_weights: Path | None = None
     init_from: Path | None = None
+    avd: bool = False
     seed: int | None = None
     workers: int | None = None
     device: str = "auto"
@@ -66,6 +68,10 @@ class Options:
             raise InvalidSetting("perceptual", self.perceptual, " or ".join(PERCEPTUAL_KINDS))
         if self.precision not in PRECISIONS:
             raise InvalidSetting("precision", self.precision, ", ".join(PRECISIONS[:-1]) + " or " + PRECISIONS[-1])
+        if self.avd and self.init_from is None and not self.resume:
+            raise MissingSetting("init_from", "AVD training starts from a trained TPSMM")
+        if self.avd and self.perceptual is not None:
+            raise ConflictingSettings(("perceptual", "avd"), "the AVD network is trained on keypoints alone")
         check_device_name(self.device)
 
     def overrides(self) -> dict[str, Any]:
@@ -122,15 +128,15 @@ def run(options: Options, reporter: Reporter | None = None) -> Summary:
     # Random-weight networks produce denormals that slow CPU kernels 10x; a process-wide setting, so here.
     torch.set_flush_denormal(True)
     config = run_folder.resolve_config(options.out, options.config, options.data, options.resume,
-                                       options.overrides())
+                                       options.overrides(), options.avd)
     vgg_weights = None
-    if config.train.perceptual_loss == "vgg19" and sum(config.train.loss_weights.perceptual) != 0:
+    if config.perceptual_vgg19:
         from fomm_cli.train.vgg_weights import find_vgg19_weights
 
         vgg_weights = find_vgg19_weights(options.vgg_weights, reporter)
     settings = loop.RunSettings(options.out, options.resume, options.overwrite, options.workers, options.device,
                                 options.precision, vgg_weights, options.init_from)
-    result = loop.train(config, settings, STEPS["fomm"], reporter)
+    result = loop.train(config, settings, STEPS[config.model.family], reporter)
     model = options.out / "model"
     return Summary(str(options.out), result.steps, result.epoch, result.resumed_from,
                    str(result.checkpoint) if result.checkpoint is not None else None,

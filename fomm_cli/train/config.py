@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fomm_cli.config import ModelConfig, dataclass_from_mapping, load_yaml
 from fomm_cli.errors import FommError
 
+if TYPE_CHECKING:
+    from fomm_cli.train.tpsmm_config import TPSMMTrainConfig
+
 PERCEPTUAL_KINDS = ("vgg19", "l1")
-TPS_FORMS = ("reference", "euclidean")  # see fomm_cli.train.transforms
+TPS_FORMS = ("reference", "euclidean", "tpsmm")  # see fomm_cli.train.transforms
 PRECISIONS = ("fp32", "bf16", "fp16")  # fp16: CUDA only
 
 
@@ -116,7 +119,7 @@ class TrainParams:
     seed: int = 0
     # fomm's variants of the reference trainer, off in the official presets (tuned for the reference);
     # see checkpoints/demo/TRAINING.md for what each one measurably does:
-    warp_tps: str = "reference"  # the equivariance warp's thin-plate spline: reference | euclidean
+    warp_tps: str = "reference"  # the equivariance warp's thin-plate spline: reference | euclidean | tpsmm
     warp_align_corners: bool = False  # True: the zero equivariance warp is exactly the identity
     keypoints_one_pass: bool = False  # True: one detector call on source, driving and warped frames together
 
@@ -193,6 +196,11 @@ class TrainConfig:
     # -- checks ----------------------------------------------------------------------------------
 
     @property
+    def perceptual_vgg19(self) -> bool:
+        """Whether training needs ImageNet VGG-19 weights."""
+        return self.train.perceptual_loss == "vgg19" and sum(self.train.loss_weights.perceptual) != 0
+
+    @property
     def gan(self) -> bool:
         """Adversarial training is on when the generator's GAN weight is non-zero (as in the reference)."""
         return self.train.loss_weights.generator_gan != 0
@@ -233,6 +241,18 @@ class TrainConfig:
             problems.append(f"dataset_params.frame_shape must be [height, width, {self.model.num_channels}]")
         if problems:
             raise FommError(f"{source}: " + "; ".join(problems))
+
+
+def read_config(path: str | Path) -> TrainConfig | TPSMMTrainConfig:
+    """A training config of either family from a YAML file (a TPSMM's ``model_params`` count splines)."""
+    from fomm_cli.models.tpsmm.config import is_tpsmm_params
+
+    data = load_yaml(path)
+    if is_tpsmm_params(data.get("model_params")):
+        from fomm_cli.train.tpsmm_config import TPSMMTrainConfig
+
+        return TPSMMTrainConfig.from_dict(data, str(path))
+    return TrainConfig.from_dict(data, str(path))
 
 
 # -- parsing helpers -------------------------------------------------------------------------------

@@ -234,10 +234,12 @@ class FommStep:
         from fomm_cli.checkpoints import is_pretrained_dir, load_model, read_pretrained
 
         if is_pretrained_dir(path):
-            _, states = read_pretrained(path)
+            config, states = read_pretrained(path)
         else:
-            states = {name: module.state_dict() for name, module in
-                      load_model(path, with_discriminator=True).parts().items()}
+            model = load_model(path, with_discriminator=True)
+            config, states = model.config, {name: module.state_dict() for name, module in model.parts().items()}
+        if config.family != "fomm":
+            raise CheckpointError(path, "a TPSMM model cannot start FOMM training (use a TPSMM config)")
         for name, module in self.model.parts().items():
             if name not in states:
                 if name == "discriminator":

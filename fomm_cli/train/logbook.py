@@ -1,8 +1,8 @@
 """What a run records as it trains (rank 0 only): ``log.jsonl``, ``losses.png``, ``visuals/step-N.png``.
 
 A log record holds every loss term averaged over the processes, ``total`` (what the main model
-minimised), ``rec_l1`` (the unweighted mean |prediction - driving|, comparable across configs), the
-learning rate and the seconds per step.
+minimised), ``rec_l1`` (the unweighted mean |prediction - driving|, comparable across configs; absent for
+steps that render no frames), the learning rate and the seconds per step.
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ _NOT_LOSSES = ("step", "epoch", "lr", "sec_per_step")
 def record(out: StepOutput, info: Dist, step: int, epoch: int, learning_rate: float,
            sec_per_step: float) -> dict[str, Any]:
     """One log line (every process must call this at the same step: the values are averaged)."""
-    names = list(out.losses)
+    names = [*out.losses, "total"]
     with torch.no_grad():
-        rec_l1 = (out.prediction.float() - out.target.float()).abs().mean()
-        values = torch.stack([out.losses[n].float() for n in names] + [out.total.float(), rec_l1])
-    numbers = [float(v) for v in mean_over_processes(values, info).cpu()]
+        values = [out.losses[n].float() for n in names[:-1]] + [out.total.float()]
+        if out.prediction is not None and out.target is not None:
+            names.append("rec_l1")
+            values.append((out.prediction.float() - out.target.float()).abs().mean())
+    numbers = [float(v) for v in mean_over_processes(torch.stack(values), info).cpu()]
     result: dict[str, Any] = {"step": step, "epoch": epoch}
-    result.update({n: round(v, 6) for n, v in zip(names, numbers, strict=False)})
-    result["total"] = round(numbers[-2], 6)
-    result["rec_l1"] = round(numbers[-1], 6)
+    result.update({n: round(v, 6) for n, v in zip(names, numbers, strict=True)})
     result["lr"] = learning_rate
     result["sec_per_step"] = round(sec_per_step, 4)
     if not all(math.isfinite(v) for v in numbers):

@@ -24,18 +24,17 @@ from fomm_cli.errors import CheckpointError, FommError, Interrupted, last_line
 from fomm_cli.fsutil import write_bytes_atomic
 from fomm_cli.reporting import Reporter
 from fomm_cli.train import checkpointing, distributed, run_folder
-from fomm_cli.train.config import TrainConfig
 from fomm_cli.train.data import EpochSampler, PairDataset, make_loader
 from fomm_cli.train.distributed import Dist
 from fomm_cli.train.logbook import Logbook, loss_line, losses_of, record
-from fomm_cli.train.step import StepFactory, TrainingStep
+from fomm_cli.train.step import LoopConfig, StepFactory, TrainingStep
 
 STATE_FORMAT = 2  # training_state.pt layout: format 2 keeps one warp-generator state per process
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How to run (as opposed to what to train, which is the ``TrainConfig``)."""
+    """How to run (as opposed to what to train, which is the family's training config)."""
 
     run_dir: Path
     resume: bool = False
@@ -58,7 +57,7 @@ class TrainResult:
     sec_per_step: float | None = None
 
 
-def train(config: TrainConfig, settings: RunSettings, make_step: StepFactory, reporter: Reporter) -> TrainResult:
+def train(config: LoopConfig, settings: RunSettings, make_step: StepFactory, reporter: Reporter) -> TrainResult:
     """Train (or resume) in ``settings.run_dir``; see the module docstring. Only rank 0 reports."""
     info = distributed.from_environment()
     device = distributed.training_device(settings.device, info)
@@ -69,7 +68,7 @@ def train(config: TrainConfig, settings: RunSettings, make_step: StepFactory, re
         distributed.stop(info)
 
 
-def _train(config: TrainConfig, settings: RunSettings, make_step: StepFactory, info: Dist, device: torch.device,
+def _train(config: LoopConfig, settings: RunSettings, make_step: StepFactory, info: Dist, device: torch.device,
            reporter: Reporter) -> TrainResult:
     t = config.train
     rng = torch.Generator()  # the step's random draws (equivariance warps); saved in checkpoints
@@ -126,7 +125,7 @@ def _default_workers(info: Dist) -> int:
     return min(4, max(1, cores // max(1, info.local_world) // 2))
 
 
-def _run(config: TrainConfig, settings: RunSettings, step: TrainingStep, rng: torch.Generator, info: Dist,
+def _run(config: LoopConfig, settings: RunSettings, step: TrainingStep, rng: torch.Generator, info: Dist,
          device: torch.device, dataset: PairDataset, sampler: EpochSampler, reporter: Reporter) -> TrainResult:
     """Resume or start, then loop (the run folder is prepared and locked)."""
     run_dir, t = settings.run_dir, config.train

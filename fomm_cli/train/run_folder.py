@@ -18,27 +18,30 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from fomm_cli.errors import FommError, InvalidSetting, MissingSetting, OutputExists, UnsafeOutput
+from fomm_cli.errors import ConflictingSettings, FommError, InvalidSetting, MissingSetting, OutputExists, UnsafeOutput
 from fomm_cli.fsutil import write_bytes_atomic
-from fomm_cli.train.config import TrainConfig
+from fomm_cli.train.config import TrainConfig, read_config
+
+if TYPE_CHECKING:
+    from fomm_cli.train.tpsmm_config import TPSMMTrainConfig
 
 LOCK_NAME = ".lock"
 RUN_ENTRIES = ("config.yaml", "log.jsonl", "losses.png", "visuals", "checkpoints", "model")
 
 
 def resolve_config(run_dir: Path, config: str | None, data: Path | None, resume: bool,
-                   overrides: dict[str, Any]) -> TrainConfig:
+                   overrides: dict[str, Any], avd: bool = False) -> TrainConfig | TPSMMTrainConfig:
     """The config to train with: the run's saved one when resuming, else ``config``; then ``data`` and
-    the ``train_params`` overrides on top. Resuming with ``config`` allows changing training settings but
-    not the model."""
+    the overrides of the active training block on top. Resuming with ``config`` allows changing training
+    settings but not the model. ``avd``: train a TPSMM's AVD network (a resumed AVD run stays one)."""
     from fomm_cli.pretrained import preset_path
 
     saved_path = run_dir / "config.yaml"
-    saved = TrainConfig.from_yaml(saved_path) if resume and saved_path.is_file() else None
+    saved = read_config(saved_path) if resume and saved_path.is_file() else None
     if config is not None:
-        result = TrainConfig.from_yaml(preset_path(config))
+        result = read_config(preset_path(config))
         if saved is not None and result.model != saved.model:
             raise InvalidSetting("config", config, f"the model of the run in {run_dir} (to change the "
                                  "architecture, start a new run in another folder)")
@@ -48,6 +51,7 @@ def resolve_config(run_dir: Path, config: str | None, data: Path | None, resume:
         result = saved
     else:
         raise MissingSetting("config", "a YAML file or a preset name, unless resuming a run")
+    result = _with_mode(result, avd, saved, run_dir)
     if data is not None:
         result.dataset.root_dir = str(data)
     if not result.dataset.root_dir:
@@ -58,6 +62,20 @@ def resolve_config(run_dir: Path, config: str | None, data: Path | None, resume:
         return result.with_overrides(**overrides)
     except ValueError as err:
         raise FommError(str(err)) from None
+
+
+def _with_mode(config: TrainConfig | TPSMMTrainConfig, avd: bool, saved: TrainConfig | TPSMMTrainConfig | None,
+               run_dir: Path) -> TrainConfig | TPSMMTrainConfig:
+    """``config`` in AVD mode when asked, or when resuming a run that trains an AVD network."""
+    if isinstance(config, TrainConfig):
+        if avd:
+            raise ConflictingSettings(("avd", "config"), "AVD networks belong to TPSMM models; the config is a FOMM's")
+        return config
+    saved_avd = saved is not None and not isinstance(saved, TrainConfig) and saved.avd
+    wanted = avd or config.avd or saved_avd
+    if wanted and saved is not None and not saved_avd:
+        raise ConflictingSettings(("avd", "resume"), f"the run in {run_dir} trains a model, not its AVD network")
+    return config.with_mode("train_avd") if wanted else config
 
 
 def check(run_dir: Path, resume: bool, overwrite: bool) -> None:

@@ -2,10 +2,9 @@
 
 The loop (``loop.py``) reads batches, logs, draws pictures and writes checkpoints; it knows nothing of
 keypoints, generators or discriminators. A model family plugs in by giving the loop a ``StepFactory``
-that builds its ``TrainingStep`` (FOMM's is ``families.build_fomm_step``, registered in ``families.STEPS``).
-Of the config, the loop reads only ``dataset``, the loop settings of ``train`` (epochs, repeats, batch size,
-checkpoint, log and picture intervals, seed, ``max_steps``), ``visualizer`` and ``to_yaml()``; the rest is
-the family's.
+that builds its ``TrainingStep`` (FOMM's is ``families.build_fomm_step``, registered in ``families.STEPS``
+under ``config.model.family``). Of the config, the loop reads only ``dataset``, the loop settings of ``train``
+(``LoopConfig``), ``visualizer`` and ``to_yaml()``; the rest is the family's.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from typing import Any, Protocol
 import torch
 
 from fomm_cli.reporting import Reporter
-from fomm_cli.train.config import TrainConfig
+from fomm_cli.train.config import DatasetConfig, VisualizerParams
 from fomm_cli.train.distributed import Dist
 
 # One column of the training picture: images B x C x h x w in [0, 1] (C = 1 or 3) and, optionally, keypoints
@@ -26,16 +25,44 @@ from fomm_cli.train.distributed import Dist
 Column = tuple[torch.Tensor, torch.Tensor | None]
 
 
+class LoopParams(Protocol):
+    """The settings of a config's ``train`` block that the loop reads."""
+
+    num_epochs: int
+    num_repeats: int
+    batch_size: int
+    checkpoint_freq: int  # epochs between checkpoints kept for good
+    max_steps: int | None
+    checkpoint_every: int
+    keep_checkpoints: int
+    log_every: int
+    visualize_every: int
+    seed: int
+
+
+class LoopConfig(Protocol):
+    """What the loop reads of a family's training config."""
+
+    dataset: DatasetConfig
+    visualizer: VisualizerParams
+
+    @property
+    def train(self) -> LoopParams: ...
+
+    def to_yaml(self) -> str: ...
+
+
 @dataclass
 class StepOutput:
     """What one step did. ``losses``: every weighted term, detached float32 scalars (as logged);
     ``total``: the sum the main model minimised; ``prediction``: the reconstruction of ``target``
-    (both B x C x H x W in [0, 1]); ``columns``: the training picture, left to right."""
+    (both B x C x H x W in [0, 1]; None for a step that renders no frames); ``columns``: the training
+    picture, left to right."""
 
     losses: dict[str, torch.Tensor]
     total: torch.Tensor
-    prediction: torch.Tensor
-    target: torch.Tensor
+    prediction: torch.Tensor | None
+    target: torch.Tensor | None
     columns: list[Column]
 
 
@@ -73,6 +100,6 @@ class TrainingStep(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-# Builds a family's step: (config, device, processes, precision, VGG-19 weights file or None, the generator its
-# random draws come from, reporter) -> step. Model weights are initialised from ``config.train.seed``.
-StepFactory = Callable[[TrainConfig, torch.device, Dist, str, Path | None, torch.Generator, Reporter], TrainingStep]
+# Builds a family's step: (the family's config, device, processes, precision, VGG-19 weights file or None, the
+# generator its random draws come from, reporter) -> step. Model weights are initialised from ``config.train.seed``.
+StepFactory = Callable[[Any, torch.device, Dist, str, Path | None, torch.Generator, Reporter], TrainingStep]

@@ -13,6 +13,9 @@ c_p on a ``points_tps`` x ``points_tps`` grid (``coordinate_grid`` order: row by
 - ``euclidean`` (fomm's earlier form): w_p ~ N(0, sigma_tps) in R^2 per control point and the classic
   radial basis, s(z) = sum_p w_p r_p^2 log r_p with the Euclidean r_p = |z - c_p|. At the configs'
   ``sigma_tps`` its displacements are about 2.7x weaker (RMS length 0.048 against 0.129).
+- ``tpsmm`` (the Thin-Plate Spline Motion Model authors' ``TPS(mode='random')``): one weight per control point
+  as in ``reference``, the same displacement added to x and y, with the Euclidean basis
+  s(z) = (1, 1) * sum_p w_p r_p^2 log(r_p^2 + 1e-9).
 
 ``warp_image`` resamples an image so that the warped image at z shows the original at T(z); a keypoint
 found at z in the warped image therefore belongs at T(z) in the original. Jacobians are analytic (no double
@@ -30,13 +33,14 @@ from fomm_cli.train.config import TPS_FORMS
 
 _REFERENCE_EPS = 1e-6  # the reference's log(d + 1e-6)
 _EUCLIDEAN_EPS = 1e-9  # inside the log: U and its gradient stay finite (and 0) at the control points
+_TPSMM_EPS = 1e-9  # the TPSMM reference's log(r^2 + 1e-9)
 
 
 class RandomWarp:
     """A batch of warps, one per image, from explicit parameters (``sample`` draws random ones).
 
-    theta: B x 2 x 3, [A | t]. tps_weights: B x P for the ``reference`` form, B x P x 2 for ``euclidean``,
-    with P = n * n control points; None for an affine warp.
+    theta: B x 2 x 3, [A | t]. tps_weights: B x P for the ``reference`` and ``tpsmm`` forms, B x P x 2 for
+    ``euclidean``, with P = n * n control points; None for an affine warp.
     """
 
     def __init__(self, theta: torch.Tensor, tps_weights: torch.Tensor | None = None, tps: str = "reference") -> None:
@@ -48,7 +52,7 @@ class RandomWarp:
         self.control: torch.Tensor | None = None
         if tps_weights is not None:
             side = round(tps_weights.shape[1] ** 0.5)
-            if side * side != tps_weights.shape[1] or tps_weights.ndim != (2 if tps == "reference" else 3):
+            if side * side != tps_weights.shape[1] or tps_weights.ndim != (3 if tps == "euclidean" else 2):
                 raise ValueError(f"tps_weights of shape {tuple(tps_weights.shape)} do not fit the {tps} form "
                                  "(B x P or B x P x 2 for a square grid of P control points)")
             self.control = coordinate_grid(side, side, theta.dtype, theta.device).reshape(-1, 2)  # P x 2
@@ -60,7 +64,7 @@ class RandomWarp:
         theta = torch.eye(2, 3) + sigma_affine * torch.randn(batch, 2, 3, generator=generator)
         weights = None
         if sigma_tps > 0 and points_tps > 0:
-            shape = (batch, points_tps**2) if tps == "reference" else (batch, points_tps**2, 2)
+            shape = (batch, points_tps**2, 2) if tps == "euclidean" else (batch, points_tps**2)
             weights = (sigma_tps * torch.randn(*shape, generator=generator)).to(device)
         return cls(theta.to(device), weights, tps)
 
@@ -76,6 +80,11 @@ class RandomWarp:
             slope = 2 * dist * log + dist**2 / (dist + _REFERENCE_EPS)
             return diff, value, slope.unsqueeze(-1) * torch.sign(diff)
         sq = (diff**2).sum(-1)
+        if self.tps == "tpsmm":
+            log = torch.log(sq + _TPSMM_EPS)
+            # d/dz (s log(s + eps)) with s = |z - c|^2: (log(s + eps) + s / (s + eps)) 2 (z - c).
+            slope = 2 * (log + sq / (sq + _TPSMM_EPS))
+            return diff, sq * log, slope.unsqueeze(-1) * diff
         value = 0.5 * sq * torch.log(sq + _EUCLIDEAN_EPS)
         # d/dz U(|z - c|^2) = (log s + 1) (z - c), with s / (s + eps) in place of 1 to stay smooth at s = 0.
         slope = torch.log(sq + _EUCLIDEAN_EPS) + sq / (sq + _EUCLIDEAN_EPS)
@@ -89,9 +98,9 @@ class RandomWarp:
             return out
         _, basis, _ = self._basis(points)
         weights = self.tps_weights.to(points.dtype)
-        if self.tps == "reference":
-            return out + (basis * weights.unsqueeze(1)).sum(-1, keepdim=True)
-        return out + basis @ weights
+        if self.tps == "euclidean":
+            return out + basis @ weights
+        return out + (basis * weights.unsqueeze(1)).sum(-1, keepdim=True)
 
     def jacobian(self, points: torch.Tensor) -> torch.Tensor:
         """dT/dz at points B x N x 2 -> B x N x 2 x 2 (row = output coordinate)."""
@@ -101,10 +110,10 @@ class RandomWarp:
             return jac
         _, _, grad = self._basis(points)  # B x N x P x 2
         weights = self.tps_weights.to(points.dtype)
-        if self.tps == "reference":
-            row = torch.einsum("bp,bnpj->bnj", weights, grad)  # one displacement: both rows alike
-            return jac + row.unsqueeze(2).expand(-1, -1, 2, -1)
-        return jac + torch.einsum("bpc,bnpj->bncj", weights, grad)
+        if self.tps == "euclidean":
+            return jac + torch.einsum("bpc,bnpj->bncj", weights, grad)
+        row = torch.einsum("bp,bnpj->bnj", weights, grad)  # one displacement: both rows alike
+        return jac + row.unsqueeze(2).expand(-1, -1, 2, -1)
 
     def warp_image(self, image: torch.Tensor, *, align_corners: bool) -> torch.Tensor:
         """Resample B x C x H x W so that output(z) = image(T(z)); borders are reflected.

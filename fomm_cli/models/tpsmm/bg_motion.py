@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from fomm_cli.models.blocks import at_least_float32
 from fomm_cli.models.tpsmm.resnet import ResNet18
 
 
@@ -24,7 +25,7 @@ class BGMotionPredictor(nn.Module):
     def forward(self, source: torch.Tensor, driving: torch.Tensor) -> torch.Tensor:
         b = source.shape[0]
         weights = self.bg_encoder.fc.weight
-        prediction = self.bg_encoder(torch.cat([source, driving], dim=1).to(weights.dtype)).float()
+        prediction = at_least_float32(self.bg_encoder(torch.cat([source, driving], dim=1).to(weights.dtype)))
         out = torch.eye(3, dtype=prediction.dtype, device=prediction.device).repeat(b, 1, 1)
         out[:, :2, :] = prediction.view(b, 2, 3)
         return out

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fomm_cli.geometry import coordinate_grid, gaussian_heatmaps, sample
-from fomm_cli.models.blocks import AntiAliasDownsample
+from fomm_cli.models.blocks import AntiAliasDownsample, at_least_float32
 from fomm_cli.models.keypoints import Keypoints
 from fomm_cli.models.tpsmm.blocks import Hourglass, UpBlock2d
 from fomm_cli.models.tpsmm.tps import ThinPlateSpline
@@ -89,10 +89,11 @@ class DenseMotionNetwork(nn.Module):
         return torch.cat([background, driving_to_source], dim=1)
 
     def forward(self, source_small: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints,
-                bg_param: torch.Tensor | None = None, dropout_p: float = 0.0) -> TPSDenseMotion:
+                bg_param: torch.Tensor | None = None, keep: torch.Tensor | None = None) -> TPSDenseMotion:
         """source_small: the source after ``downscale`` (1 or B x C x h x w); keypoints B x 5K x 2.
-        bg_param: B x 3 x 3 background transforms (None: the identity). dropout_p > 0 (training) drops
-        each spline's contribution with that probability (paper Eq. 7-8)."""
+        bg_param: B x 3 x 3 background transforms (None: the identity). keep (training's dropout, paper
+        Eq. 7-8): B x (K+1), 1 for the motions that take part and 0 for those dropped, the background's always 1;
+        the softmax then runs over the kept motions with the reference's 1e-6 in its denominator."""
         b = kp_driving.value.shape[0]
         _, c, h, w = source_small.shape
         k1 = self.num_tps + 1
@@ -106,27 +107,25 @@ class DenseMotionNetwork(nn.Module):
         deformed = sample(sources, motions.reshape(b * k1, h, w, 2), align_corners=True).view(b, k1, c, h, w)
 
         # The hourglass runs in the weights' dtype (a half-precision copy for fast inference); the splines,
-        # the softmax and the resulting flow stay float32.
+        # the softmax and the resulting flow stay float32 (float64 in a float64 model).
         inputs = torch.cat([heatmaps, deformed.view(b, -1, h, w)], dim=1).to(self.maps.weight.dtype)
         levels = self.hourglass(inputs)
-        logits = self.maps(levels[-1]).float()
-        contribution = _dropout_softmax(logits, dropout_p) if dropout_p > 0 else F.softmax(logits, dim=1)
+        logits = at_least_float32(self.maps(levels[-1]))
+        contribution = F.softmax(logits, dim=1) if keep is None else _dropout_softmax(logits, keep)
         deformation = torch.einsum("bkhw,bkhwi->bhwi", contribution, motions)
 
         from_levels = len(self.occlusion) - self.up_nums  # masks read off the finest hourglass levels
-        masks = [torch.sigmoid(conv(level).float())
+        masks = [torch.sigmoid(at_least_float32(conv(level)))
                  for conv, level in zip(self.occlusion[:from_levels], levels[len(levels) - from_levels:], strict=True)]
         out = levels[-1]
         for up, conv in zip(self.up, self.occlusion[from_levels:], strict=True):
             out = up(out)
-            masks.append(torch.sigmoid(conv(out).float()))
+            masks.append(torch.sigmoid(at_least_float32(conv(out))))
         return TPSDenseMotion(deformation, contribution, deformed, masks)
 
 
-def _dropout_softmax(logits: torch.Tensor, p: float) -> torch.Tensor:
-    """Softmax over dim 1 with each spline's term (not the background's) dropped with probability p, per
-    sample (Eq. 7-8). The random draw is made on the CPU, as the reference makes it."""
-    keep = (torch.rand(logits.shape[0], logits.shape[1]) < (1 - p)).to(logits.dtype).to(logits.device)
-    keep[:, 0] = 1
-    exp = (logits - logits.max(dim=1, keepdim=True).values).exp() * keep[:, :, None, None]
+def _dropout_softmax(logits: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Softmax over dim 1 of the motions ``keep`` (B x (K+1), 0 or 1) keeps, as the reference computes it:
+    exp(x - max) of the kept motions over their sum + 1e-6."""
+    exp = (logits - logits.max(dim=1, keepdim=True).values).exp() * keep.to(logits.dtype)[:, :, None, None]
     return exp / (exp.sum(dim=1, keepdim=True) + 1e-6)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from fomm_cli.geometry import resize_map, warp
-from fomm_cli.models.blocks import hourglass_width
+from fomm_cli.models.blocks import at_least_float32, hourglass_width
 from fomm_cli.models.tpsmm.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d
 from fomm_cli.models.tpsmm.dense_motion import TPSDenseMotion
 
@@ -65,7 +65,8 @@ class InpaintingNetwork(nn.Module):
         return features * masks[index]
 
     def _warp(self, features: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
-        return warp(features.float().expand(deformation.shape[0], -1, -1, -1), deformation, align_corners=True)
+        features = at_least_float32(features).expand(deformation.shape[0], -1, -1, -1)
+        return warp(features, deformation, align_corners=True)
 
     def decode(self, levels: list[torch.Tensor], source: torch.Tensor, motion: TPSDenseMotion,
                warped_features: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,7 +89,7 @@ class InpaintingNetwork(nn.Module):
                 out = torch.cat([out, skip.to(self.dtype)], dim=1)
         last = masks[-1] if self.multi_mask else resize_map(masks[-1], out.shape[2:], align_corners=True)
         deformed = self._warp(source, deformation)
-        out = torch.sigmoid(self.final((out.float() * (1 - last) + skip).to(self.dtype)).float())
+        out = torch.sigmoid(at_least_float32(self.final((at_least_float32(out) * (1 - last) + skip).to(self.dtype))))
         return out * (1 - last) + deformed * last, deformed
 
     def forward(self, source: torch.Tensor, motion: TPSDenseMotion) -> InpaintingOutput:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from fomm_cli.models.blocks import at_least_float32
 from fomm_cli.models.keypoints import Keypoints
 from fomm_cli.models.tpsmm.resnet import ResNet18
 
@@ -20,6 +21,7 @@ class KeypointDetector(nn.Module):
         self.fg_encoder = ResNet18(num_outputs=num_tps * 5 * 2)
 
     def forward(self, image: torch.Tensor) -> Keypoints:
-        # The ResNet runs in the weights' dtype (a half-precision copy for fast inference); keypoints are float32.
-        out = self.fg_encoder(image.to(self.fg_encoder.fc.weight.dtype)).float()
+        # The ResNet runs in the weights' dtype (a half-precision copy for fast inference); keypoints are float32
+        # (float64 in a float64 model).
+        out = at_least_float32(self.fg_encoder(image.to(self.fg_encoder.fc.weight.dtype)))
         return Keypoints(torch.sigmoid(out).mul(2).sub(1).view(out.shape[0], self.num_tps * 5, 2))
