@@ -20,6 +20,7 @@ from fomm_cli.train.losses import (
     feature_matching_loss,
     generator_gan_loss,
 )
+from fomm_cli.train.step import ddp
 from fomm_cli.train.transforms import WarpSource
 
 
@@ -72,4 +73,4 @@ class AdversarialFommStep(FommStep):
     def distribute(self) -> None:
         super().distribute()
         if self.world > 1:
-            self.discriminator = self._ddp(self.discriminator_module)
+            self.discriminator = ddp(self.discriminator_module, self.device, self.world)

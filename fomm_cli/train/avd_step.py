@@ -20,7 +20,7 @@ from torch import nn
 
 from fomm_cli.models.keypoints import Keypoints
 from fomm_cli.models.tpsmm.model import TPSMotionModel
-from fomm_cli.train.step import Column, StepOutput
+from fomm_cli.train.step import Column, StepOutput, ddp
 from fomm_cli.train.tpsmm_config import TPSMMTrainConfig
 from fomm_cli.train.tpsmm_step import TPSMMSteps
 
@@ -85,4 +85,4 @@ class AVDStep(TPSMMSteps):
         return StepOutput({"rec_kp": loss.detach()}, loss.detach(), None, None, columns)
 
     def distribute(self) -> None:
-        self.avd = self._ddp(self.network)
+        self.avd = ddp(self.network, self.device, self.world)

@@ -9,13 +9,15 @@ under ``config.model.family``). Of the config, the loop reads only ``dataset``, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
+from torch import nn
 
+from fomm_cli.errors import CheckpointError
 from fomm_cli.reporting import Reporter
 from fomm_cli.train.config import DatasetConfig, VisualizerParams
 from fomm_cli.train.distributed import Dist
@@ -103,3 +105,62 @@ class TrainingStep(Protocol):
 # Builds a family's step: (the family's config, device, processes, precision, VGG-19 weights file or None, the
 # generator its random draws come from, reporter) -> step. Model weights are initialised from ``config.train.seed``.
 StepFactory = Callable[[Any, torch.device, Dist, str, Path | None, torch.Generator, Reporter], TrainingStep]
+
+
+# -- what the families' steps share ---------------------------------------------------------------------------
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def channels_last(model: ModuleT) -> ModuleT:
+    """Convolution weights in channels-last layout, as ``Module.to(memory_format=...)`` leaves them: faster
+    convolutions on CPU (oneDNN) and the layout tensor cores want on CUDA."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.dim() == 4:
+            tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+    return model
+
+
+def ddp(module: nn.Module, device: torch.device, world: int) -> nn.Module:
+    """``module`` wrapped for training in ``world`` processes on ``device`` (as it is for one process)."""
+    if world == 1:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def load_parts(parts: Mapping[str, nn.Module], states: Mapping[str, Mapping[str, torch.Tensor]], path: Path,
+               optional: Collection[str] = ()) -> None:
+    """Each part's weights from ``states`` (read from ``path``); parts in ``optional`` stay as they are when
+    ``states`` lacks them. A missing or misfitting part is a ``CheckpointError`` naming it."""
+    for name, module in parts.items():
+        if name not in states:
+            if name in optional:
+                continue
+            raise CheckpointError(path, "no weights for this part", name)
+        try:
+            module.load_state_dict(states[name])
+        except RuntimeError as err:
+            raise CheckpointError(path, f"weights do not fit this config ({str(err).splitlines()[0]})",
+                                  name) from None
+
+
+def optimisation_state(optimizers: Mapping[str, torch.optim.Optimizer],
+                       schedulers: Mapping[str, torch.optim.lr_scheduler.LRScheduler],
+                       scalers: Mapping[str, torch.amp.GradScaler]) -> dict[str, Any]:
+    """The state ``TrainingStep.state_dict`` returns, from the step's named optimisers, schedules and scalers."""
+    return {"optimizers": {k: v.state_dict() for k, v in optimizers.items()},
+            "schedulers": {k: v.state_dict() for k, v in schedulers.items()},
+            "scalers": {k: v.state_dict() for k, v in scalers.items()}}
+
+
+def load_optimisation_state(state: Mapping[str, Any], optimizers: Mapping[str, torch.optim.Optimizer],
+                            schedulers: Mapping[str, torch.optim.lr_scheduler.LRScheduler],
+                            scalers: Mapping[str, torch.amp.GradScaler]) -> None:
+    """The inverse of ``optimisation_state``; what ``state`` lacks (a part added since) stays as it is."""
+    for kind, objects in (("optimizers", optimizers), ("schedulers", schedulers), ("scalers", scalers)):
+        saved = state[kind]
+        for name, obj in objects.items():
+            if name in saved:
+                obj.load_state_dict(saved[name])

@@ -39,7 +39,15 @@ from fomm_cli.models.tpsmm.inpainting import InpaintingOutput
 from fomm_cli.models.tpsmm.model import TPSMotionModel
 from fomm_cli.train.fomm_step import autocast_dtype
 from fomm_cli.train.losses import ImagePyramid, PerceptualLoss, PyramidL1Loss, equivariance_value_loss
-from fomm_cli.train.step import Column, StepOutput
+from fomm_cli.train.step import (
+    Column,
+    StepOutput,
+    channels_last,
+    ddp,
+    load_optimisation_state,
+    load_parts,
+    optimisation_state,
+)
 from fomm_cli.train.tpsmm_config import TPSMMTrainConfig
 from fomm_cli.train.transforms import WarpSource
 
@@ -91,8 +99,7 @@ class TPSMMSteps:
     def __init__(self, model: TPSMotionModel, device: torch.device, world: int, precision: str) -> None:
         self.device, self.world = device, world
         self.amp_dtype = autocast_dtype(precision, device)
-        # Channels-last: faster convolutions on CPU (oneDNN) and the layout tensor cores want on CUDA.
-        self.model = model.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.model = channels_last(model.to(device))
         self.model.train()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
@@ -124,13 +131,6 @@ class TPSMMSteps:
     def learning_rate(self) -> float:
         return float(next(iter(self.optimizers.values())).param_groups[0]["lr"])
 
-    def _ddp(self, module: nn.Module) -> nn.Module:
-        if self.world == 1:
-            return module
-        from torch.nn.parallel import DistributedDataParallel
-
-        return DistributedDataParallel(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-
     def save_weights(self, folder: Path) -> None:
         from fomm_cli.checkpoints import save_pretrained
 
@@ -138,31 +138,13 @@ class TPSMMSteps:
 
     def load_weights(self, path: Path) -> None:
         states = read_tpsmm_weights(path)
-        for name, module in self.model.parts().items():
-            if name not in states:
-                if name in OPTIONAL_PARTS:
-                    continue
-                raise CheckpointError(path, "no weights for this part", name)
-            try:
-                module.load_state_dict(states[name])
-            except RuntimeError as err:
-                raise CheckpointError(path, f"weights do not fit this config ({str(err).splitlines()[0]})",
-                                      name) from None
+        load_parts(self.model.parts(), states, path, OPTIONAL_PARTS)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
-                "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
-                "scalers": {"model": self.scaler.state_dict()}}
+        return optimisation_state(self.optimizers, self.schedulers, {"model": self.scaler})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name, optimizer in self.optimizers.items():
-            if name in state["optimizers"]:
-                optimizer.load_state_dict(state["optimizers"][name])
-        for name, scheduler in self.schedulers.items():
-            if name in state["schedulers"]:
-                scheduler.load_state_dict(state["schedulers"][name])
-        if "model" in state["scalers"]:
-            self.scaler.load_state_dict(state["scalers"]["model"])
+        load_optimisation_state(state, self.optimizers, self.schedulers, {"model": self.scaler})
 
 
 @dataclass
@@ -230,7 +212,9 @@ class TPSMMStep(TPSMMSteps):
         stepping = [name for name in self.optimizers if name != "bg_predictor" or forward.background]
         for name in stepping:
             self.scaler.unscale_(self.optimizers[name])
-        clipped = [self.model.dense_motion_network] + ([self.model.kp_detector] if self.train_kp else [])
+        clipped: list[nn.Module] = [self.model.dense_motion_network]
+        if self.train_kp:
+            clipped.append(self.model.kp_detector)
         if "bg_predictor" in stepping and self.model.bg_predictor is not None:
             clipped.append(self.model.bg_predictor)
         for module in clipped:
@@ -290,9 +274,9 @@ class TPSMMStep(TPSMMSteps):
         return [(images.detach(), None if kp is None else kp.detach()) for images, kp in columns]
 
     def distribute(self) -> None:
-        self.dense_motion = self._ddp(self.model.dense_motion_network)
-        self.inpainting = self._ddp(self.model.inpainting_network)
+        self.dense_motion = ddp(self.model.dense_motion_network, self.device, self.world)
+        self.inpainting = ddp(self.model.inpainting_network, self.device, self.world)
         if self.train_kp:
-            self.kp_detector = self._ddp(self.model.kp_detector)
+            self.kp_detector = ddp(self.model.kp_detector, self.device, self.world)
         if self.train_bg and self.model.bg_predictor is not None:
-            self.bg_predictor = self._ddp(self.model.bg_predictor)
+            self.bg_predictor = ddp(self.model.bg_predictor, self.device, self.world)

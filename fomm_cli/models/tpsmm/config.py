@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from fomm_cli.config import anti_alias_kernel_size, dataclass_from_mapping
+# The reference ``dense_motion_params`` have FOMM's fields (``kp_variance`` is never set in TPSMM's configs).
+from fomm_cli.config import DenseMotionConfig, anti_alias_kernel_size, dataclass_from_mapping
 from fomm_cli.errors import FommError
 
 FAMILY = "tpsmm"
@@ -32,17 +33,6 @@ class InpaintingConfig:
     block_expansion: int = 64
     max_features: int = 512
     num_down_blocks: int = 3
-
-
-@dataclass
-class DenseMotionConfig:
-    """The reference ``dense_motion_params`` (``kp_variance`` is never set in the reference configs)."""
-
-    block_expansion: int = 64
-    max_features: int = 1024
-    num_blocks: int = 5
-    scale_factor: float = 0.25
-    kp_variance: float = 0.01
 
 
 @dataclass
