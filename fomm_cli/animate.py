@@ -116,7 +116,9 @@ class Animator:
             raise ConflictingSettings(("precision", "device"), "fp16 needs a CUDA device; use bf16 on the CPU")
         self.engine = model.for_inference(self.device, precision=precision, channels_last=channels_last)
         if avd and not self.engine.has_avd:
-            raise ConflictingSettings(("avd", "model"), "this model has no animation-via-disentanglement network")
+            # Named by the flag alone: the model may come from --model or --checkpoint.
+            raise ConflictingSettings(("avd",), "this model has no animation-via-disentanglement network "
+                                      "(`fomm train --avd` trains one for a TPSMM)")
         if avd and not relative:
             raise ConflictingSettings(("avd", "relative"), "AVD replaces relative and absolute transfer")
         self.smoothing = None if smoothing is None else check_strength(smoothing)
