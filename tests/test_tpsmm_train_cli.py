@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from fomm_cli.train.tpsmm_config import TPSMMTrainConfig
 from fomm_cli.train.tpsmm_step import read_tpsmm_weights
 
 from .helpers import PARITY, fomm_script
+from .test_train_loop import RANK_HASH, ROOT
 
 # 64 px, 4 splines, the TPSMM fixture's narrow networks (the ResNet-18s have their fixed size); background
 # motion and dropout from the first epoch, so one step runs every term.
@@ -117,6 +119,25 @@ def test_avd_trains_the_avd_network_of_a_checkpoint_and_nothing_else(trained, da
     bn = "fg_encoder.bn1.running_mean"
     assert not torch.equal(before.kp_detector.state_dict()[bn], after.kp_detector.state_dict()[bn])
     assert animate(data, run, tmp_path / "out.mp4", "--avd")["frames"] == 6
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_train_a_tpsmm_in_sync(tmp_path, data, tiny):
+    script = tmp_path / "rank_hash.py"
+    script.write_text(RANK_HASH)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+         str(tmp_path), "train", "--config", str(tiny), "--data", str(data), "-o", str(tmp_path / "run"),
+         "--max-steps", "3", "--workers", "0", "--device", "cpu", "--json"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "Grad strides do not match" not in result.stderr  # DDP's buckets have the parameters' layout
+    summary = json.loads(result.stdout)
+    assert summary["steps"] == 3 and "bg" in summary["losses"]  # background predictor wrapped and trained too
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert ranks[0]["initial"] == ranks[1]["initial"]
+    assert ranks[0]["final"] == ranks[1]["final"] != ranks[0]["initial"]
 
 
 def test_avd_runs_resume_as_avd_runs_and_need_a_tpsmm(tmp_path, tiny):

@@ -115,9 +115,16 @@ ModuleT = TypeVar("ModuleT", bound=nn.Module)
 def channels_last(model: ModuleT) -> ModuleT:
     """Convolution weights in channels-last layout, as ``Module.to(memory_format=...)`` leaves them: faster
     convolutions on CPU (oneDNN) and the layout tensor cores want on CUDA."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        if tensor.dim() == 4:
-            tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+    for parameter in model.parameters():
+        if parameter.dim() == 4:
+            # empty_like sets the canonical channels-last strides even where both layouts fit (1 x 1 kernels),
+            # where ``contiguous`` would keep the old ones: gradients come with the canonical strides, and DDP's
+            # buckets take a parameter's strides.
+            data = torch.empty_like(parameter.data, memory_format=torch.channels_last)
+            parameter.data = data.copy_(parameter.data)
+    for buffer in model.buffers():
+        if buffer.dim() == 4:
+            buffer.data = buffer.data.contiguous(memory_format=torch.channels_last)
     return model
 
 
