@@ -8,6 +8,8 @@ Conventions:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -109,12 +111,14 @@ def hourglass_width(block_expansion: int, max_features: int, level: int) -> int:
 
 
 class Encoder(nn.Module):
-    """Hourglass encoder: returns the input and every down block's output (for skips)."""
+    """Hourglass encoder: returns the input and every down block's output (for skips). ``down_block(in, out)``
+    builds each level (TPSMM's normalise per instance)."""
 
-    def __init__(self, block_expansion: int, in_features: int, num_blocks: int, max_features: int) -> None:
+    def __init__(self, block_expansion: int, in_features: int, num_blocks: int, max_features: int,
+                 down_block: Callable[[int, int], nn.Module] = DownBlock2d) -> None:
         super().__init__()
         self.down_blocks = nn.ModuleList(
-            DownBlock2d(
+            down_block(
                 in_features if i == 0 else hourglass_width(block_expansion, max_features, i),
                 hourglass_width(block_expansion, max_features, i + 1),
             )

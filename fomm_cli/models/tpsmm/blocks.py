@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fomm_cli.models.blocks import hourglass_width
+from fomm_cli.models.blocks import Encoder, hourglass_width
 
 
 class ResBlock2d(nn.Module):
@@ -63,24 +63,6 @@ class SameBlock2d(nn.Module):
         return F.relu(self.norm(self.conv(x)))
 
 
-class Encoder(nn.Module):
-    """Hourglass encoder: the input and every down block's output."""
-
-    def __init__(self, block_expansion: int, in_features: int, num_blocks: int, max_features: int) -> None:
-        super().__init__()
-        self.down_blocks = nn.ModuleList(
-            DownBlock2d(in_features if i == 0 else hourglass_width(block_expansion, max_features, i),
-                        hourglass_width(block_expansion, max_features, i + 1))
-            for i in range(num_blocks)
-        )
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        outs = [x]
-        for block in self.down_blocks:
-            outs.append(block(outs[-1]))
-        return outs
-
-
 class Decoder(nn.Module):
     """Hourglass decoder returning every level, coarsest first: level j is the (j+1)-th up block's output
     concatenated with the matching skip. ``out_channels[j]`` is the channel count of level j."""
@@ -110,7 +92,7 @@ class Hourglass(nn.Module):
 
     def __init__(self, block_expansion: int, in_features: int, num_blocks: int, max_features: int) -> None:
         super().__init__()
-        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features)
+        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features, DownBlock2d)
         self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features)
         self.out_channels = self.decoder.out_channels
 
