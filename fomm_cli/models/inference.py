@@ -20,8 +20,9 @@ Results change only by float rounding (about 1e-6).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -107,10 +108,23 @@ def prepare_for_inference(model: FirstOrderModel, device: torch.device, channels
         elif isinstance(module, ResBlock2d) and isinstance(module.norm2, nn.BatchNorm2d):
             fold_batchnorm(module.conv1, module.norm2)
             module.norm2 = nn.Identity()
+    replace_modules(model, UpBlock2d, SubpixelUpBlock)
+    return placed(model, device, channels_last)
+
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def replace_modules(model: nn.Module, kind: type[ModuleT], replacement: Callable[[ModuleT], nn.Module]) -> None:
+    """Swap every sub-module of ``model`` that is a ``kind`` for ``replacement(it)``, in place."""
     for parent in list(model.modules()):
         for name, child in parent.named_children():
-            if isinstance(child, UpBlock2d):
-                setattr(parent, name, SubpixelUpBlock(child))
+            if isinstance(child, kind):
+                setattr(parent, name, replacement(child))
+
+
+def placed(model: ModuleT, device: torch.device, channels_last: bool) -> ModuleT:
+    """``model`` on ``device``, with channels-last weights if asked."""
     model = model.to(device)
     if channels_last:
         model = cast(Any, model).to(memory_format=torch.channels_last)  # torch's stub lacks memory_format

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fomm_cli.models.inference import SubpixelUpBlock, fold_batchnorm
+from fomm_cli.models.inference import SubpixelUpBlock, fold_batchnorm, placed, replace_modules
 from fomm_cli.models.keypoints import Keypoints
 from fomm_cli.models.tpsmm.blocks import UpBlock2d
 from fomm_cli.models.tpsmm.model import TPSMotionModel
@@ -88,18 +87,9 @@ def prepare_for_inference(model: TPSMotionModel, device: torch.device, channels_
     left as it is."""
     model = copy.deepcopy(model, memo={id(model.bg_predictor): None}).eval()  # copied without its bg predictor
     fold_resnet(model.kp_detector.fg_encoder)
-    for parent in list(model.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, UpBlock2d):
-                setattr(parent, name, SubpixelUpBlockIN(child))
-    for parent in list(model.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, nn.InstanceNorm2d):
-                setattr(parent, name, ChannelsLastInstanceNorm(child))
-    model = model.to(device)
-    if channels_last:
-        model = cast(Any, model).to(memory_format=torch.channels_last)  # torch's stub lacks memory_format
-    return model
+    replace_modules(model, UpBlock2d, SubpixelUpBlockIN)
+    replace_modules(model, nn.InstanceNorm2d, ChannelsLastInstanceNorm)
+    return placed(model, device, channels_last)
 
 
 @dataclass
