@@ -207,29 +207,13 @@ class TrainConfig:
 
     def validate(self, source: str) -> None:
         t, w = self.train, self.train.loss_weights
-        problems = []
-        for name in ("num_epochs", "num_repeats", "batch_size", "checkpoint_freq", "checkpoint_every",
-                     "keep_checkpoints", "log_every", "visualize_every"):
-            if int(getattr(t, name)) < 1:
-                problems.append(f"train_params.{name} must be >= 1")
-        if t.max_steps is not None and t.max_steps < 1:
-            problems.append("train_params.max_steps must be >= 1")
-        for scale in t.scales:
-            if not 0 < scale <= 1 or abs(1 / scale - round(1 / scale)) > 1e-6:
-                problems.append(f"train_params.scales: {scale} is not 1/n")
+        problems = loop_problems("train_params", t)
+        problems += pyramid_problems(t.scales, t.perceptual_loss, w.perceptual, self.dataset.frame_shape,
+                                     self.perceptual_vgg19)
         if not (any(w.perceptual) or self.gan or w.equivariance_value or w.equivariance_jacobian):
             problems.append("every generator loss weight is zero: nothing to train")
-        if t.perceptual_loss not in PERCEPTUAL_KINDS:
-            problems.append(f"train_params.perceptual_loss must be one of {', '.join(PERCEPTUAL_KINDS)}")
         if t.warp_tps not in TPS_FORMS:
             problems.append(f"train_params.warp_tps must be one of {', '.join(TPS_FORMS)}")
-        smallest = min(self.dataset.frame_shape[:2]) * min(t.scales, default=1)
-        if t.perceptual_loss == "vgg19" and any(w.perceptual) and smallest < 16:
-            problems.append(f"the VGG-19 perceptual loss needs pyramid levels of at least 16 px, but "
-                            f"{min(self.dataset.frame_shape[:2])} px x scale {min(t.scales)} = {smallest:g} px: "
-                            "drop the small train_params.scales or set perceptual_loss to l1")
-        if len(w.perceptual) > 5:
-            problems.append("loss_weights.perceptual has at most 5 entries (VGG-19 relu1_1 ... relu5_1)")
         if w.equivariance_jacobian != 0 and not self.model.estimate_jacobian:
             problems.append("loss_weights.equivariance_jacobian needs common_params.estimate_jacobian: True")
         gen = self.model.generator
@@ -241,6 +225,38 @@ class TrainConfig:
             problems.append(f"dataset_params.frame_shape must be [height, width, {self.model.num_channels}]")
         if problems:
             raise FommError(f"{source}: " + "; ".join(problems))
+
+
+# -- checks both families' training configs make --------------------------------------------------------------
+
+LOOP_COUNTS = ("num_epochs", "num_repeats", "batch_size", "checkpoint_freq", "checkpoint_every", "keep_checkpoints",
+               "log_every", "visualize_every")
+
+
+def loop_problems(where: str, block: Any) -> list[str]:
+    """What is wrong with the loop settings (``LOOP_COUNTS``, ``max_steps``) of the training block ``where``."""
+    problems = [f"{where}.{name} must be >= 1" for name in LOOP_COUNTS if int(getattr(block, name)) < 1]
+    if block.max_steps is not None and block.max_steps < 1:
+        problems.append(f"{where}.max_steps must be >= 1")
+    return problems
+
+
+def pyramid_problems(scales: list[float], perceptual_loss: str, weights: list[float], frame_shape: list[int],
+                     needs_vgg: bool) -> list[str]:
+    """What is wrong with ``train_params``' image pyramid (``scales``) and its perceptual loss; ``needs_vgg``:
+    the run computes VGG-19 features of every level."""
+    problems = [f"train_params.scales: {scale} is not 1/n" for scale in scales
+                if not (0 < scale <= 1 and abs(1 / scale - round(1 / scale)) <= 1e-6)]
+    if perceptual_loss not in PERCEPTUAL_KINDS:
+        problems.append(f"train_params.perceptual_loss must be one of {', '.join(PERCEPTUAL_KINDS)}")
+    if len(weights) > 5:
+        problems.append("loss_weights.perceptual has at most 5 entries (VGG-19 relu1_1 ... relu5_1)")
+    smallest = min(frame_shape[:2]) * min(scales, default=1)
+    if needs_vgg and smallest < 16:
+        problems.append(f"the VGG-19 perceptual loss needs pyramid levels of at least 16 px, but "
+                        f"{min(frame_shape[:2])} px x scale {min(scales)} = {smallest:g} px: "
+                        "drop the small train_params.scales or set perceptual_loss to l1")
+    return problems
 
 
 def read_config(path: str | Path) -> TrainConfig | TPSMMTrainConfig:

@@ -20,12 +20,13 @@ from fomm_cli.config import dataclass_from_mapping, load_yaml
 from fomm_cli.errors import FommError
 from fomm_cli.models.tpsmm.config import TPSMMConfig
 from fomm_cli.train.config import (
-    PERCEPTUAL_KINDS,
     DatasetConfig,
     TransformParams,
     VisualizerParams,
     _dataset,
     _drop_none,
+    loop_problems,
+    pyramid_problems,
 )
 
 MODES = ("train", "train_avd")
@@ -220,36 +221,19 @@ class TPSMMTrainConfig:
 
     def validate(self, source: str) -> None:
         t, a, w = self.train_params, self.train_avd_params, self.train_params.loss_weights
-        problems = []
-        for where, block in (("train_params", t), ("train_avd_params", a)):
-            for name in ("num_epochs", "num_repeats", "batch_size", "checkpoint_freq", "checkpoint_every",
-                         "keep_checkpoints", "log_every", "visualize_every"):
-                if int(getattr(block, name)) < 1:
-                    problems.append(f"{where}.{name} must be >= 1")
-            if block.max_steps is not None and block.max_steps < 1:
-                problems.append(f"{where}.max_steps must be >= 1")
-        for scale in t.scales:
-            if not 0 < scale <= 1 or abs(1 / scale - round(1 / scale)) > 1e-6:
-                problems.append(f"train_params.scales: {scale} is not 1/n")
+        problems = loop_problems("train_params", t) + loop_problems("train_avd_params", a)
+        problems += pyramid_problems(t.scales, t.perceptual_loss, w.perceptual, self.dataset.frame_shape,
+                                     self.perceptual_vgg19)
         if not (0 <= t.dropout_startp < 1 and 0 <= t.dropout_maxp < 1):
             problems.append("train_params.dropout_startp and dropout_maxp must be in [0, 1)")
         if t.dropout_inc_epoch < 1:
             problems.append("train_params.dropout_inc_epoch must be >= 1")
-        if t.perceptual_loss not in PERCEPTUAL_KINDS:
-            problems.append(f"train_params.perceptual_loss must be one of {', '.join(PERCEPTUAL_KINDS)}")
         if t.optimizer not in OPTIMIZERS:
             problems.append(f"train_params.optimizer must be one of {', '.join(OPTIMIZERS)}")
         if len(t.optimizer_params.betas) != 2:
             problems.append("train_params.optimizer_params.betas must be two numbers")
-        if len(w.perceptual) > 5:
-            problems.append("loss_weights.perceptual has at most 5 entries (VGG-19 relu1_1 ... relu5_1)")
         if not self.avd and not (any(w.perceptual) or w.equivariance_value or w.warp_loss):
             problems.append("every loss weight of the model is zero: nothing to train")
-        smallest = min(self.dataset.frame_shape[:2]) * min(t.scales, default=1)
-        if self.perceptual_vgg19 and smallest < 16:
-            problems.append(f"the VGG-19 perceptual loss needs pyramid levels of at least 16 px, but "
-                            f"{min(self.dataset.frame_shape[:2])} px x scale {min(t.scales)} = {smallest:g} px: "
-                            "drop the small train_params.scales or set perceptual_loss to l1")
         if self.avd and self.model.avd is None:
             problems.append("AVD training needs model_params.avd_network_params")
         if not 0 <= a.random_scale < 1:
