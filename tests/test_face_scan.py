@@ -4,24 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fomm_cli.face.backends import Face
 from fomm_cli.face.dlib_backend import DlibBackend
 from fomm_cli.face.scan import FaceScanner, detect_near
-from tests.face_scenes import astronaut_samples, matches, scene
-
-
-class CountingBackend:
-    """dlib, recording the shape of every image it is asked about."""
-
-    name = "dlib"
-
-    def __init__(self) -> None:
-        self.inner = DlibBackend()
-        self.shapes: list[tuple[int, ...]] = []
-
-    def detect(self, image: np.ndarray, min_face: float = 40) -> list[Face]:
-        self.shapes.append(image.shape[:2])
-        return self.inner.detect(image, min_face)
+from tests.face_scenes import CountingBackend, astronaut_samples, matches, scene
 
 
 def two_faces(t: int, size: tuple[int, int] = (360, 640), late: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -10,12 +10,12 @@ import pytest
 from skimage import data
 
 from fomm_cli.errors import NoFaceFound
-from fomm_cli.face.backends import Face
 from fomm_cli.face.composite import paste_back
 from fomm_cli.face.crop import iou, square_box
 from fomm_cli.face.dlib_backend import DlibBackend
 from fomm_cli.face.select import crop_faces
 from fomm_cli.face.source import DrivingCropper
+from tests.face_scenes import CountingBackend
 
 ASTRONAUT_FACE = np.array([175, 80, 270, 175], np.float32)  # see test_face_backends.py
 
@@ -27,20 +27,6 @@ def placed(scale: float, tx: float, ty: float, size: tuple[int, int]) -> tuple[n
         data.astronaut(), matrix, (size[1], size[0]), flags=cv2.INTER_AREA, borderValue=(40, 60, 90)
     )
     return canvas, ASTRONAUT_FACE * scale + np.array([tx, ty, tx, ty], np.float32)
-
-
-class CountingBackend:
-    """dlib, recording the size of every image it is asked about."""
-
-    name = "dlib"
-
-    def __init__(self) -> None:
-        self.inner = DlibBackend()
-        self.shapes: list[tuple[int, ...]] = []
-
-    def detect(self, image: np.ndarray, min_face: float = 40) -> list[Face]:
-        self.shapes.append(image.shape)
-        return self.inner.detect(image, min_face)
 
 
 def test_a_large_portrait_goes_through_crop_animation_and_paste_back() -> None:
@@ -89,8 +75,8 @@ def test_the_driving_crop_is_one_static_box_around_the_whole_face_tube() -> None
     crops = list(cropper)
     assert len(crops) == 12 and all(c.shape == (128, 128, 3) for c in crops)
     # full scans at frames 0 and 6, the face tracked in a window around it at frames 3 and 9
-    assert [shape[:2] for shape in backend.shapes[::2]] == [(360, 480), (360, 480)]
-    assert all(max(shape[:2]) < 360 for shape in backend.shapes[1::2]) and len(backend.shapes) == 4
+    assert backend.shapes[::2] == [(360, 480), (360, 480)]
+    assert all(max(shape) < 360 for shape in backend.shapes[1::2]) and len(backend.shapes) == 4
     union = np.concatenate([np.min(truths, axis=0)[:2], np.max(truths, axis=0)[2:]])
     assert iou(cropper.box, square_box(union, frames[0].shape, 0.5)) >= 0.7
     for truth in truths:  # every face stays inside the one box
